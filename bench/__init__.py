@@ -1,0 +1,1 @@
+"""Benchmarks and corpus generators (not part of the runtime packages)."""

@@ -1,0 +1,36 @@
+"""The classifier extension point: a batch of texts in, calibrated probabilities out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Scores = npt.NDArray[np.float32]
+"""Shape ``(n_texts, len(categories))``; row ``i`` scores ``texts[i]``, each value in [0, 1]."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores normalized texts per category; must be thread-safe for one caller at a time."""
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Category names, in the column order of :meth:`predict`'s result."""
+        ...
+
+    @property
+    def thresholds(self) -> Mapping[str, float]:
+        """Per-category decision threshold calibrated on validation data."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """Stable model identifier carried in every decision, e.g. ``minilm-heads@3f2a9c1d``."""
+        ...
+
+    def predict(self, texts: Sequence[str]) -> Scores:
+        """Return calibrated probabilities for ``texts``; an empty batch gives shape (0, k)."""
+        ...

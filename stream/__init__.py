@@ -1,0 +1,1 @@
+"""Vigil's streaming layer: the Faust app, records, dead letters, metrics and the CLI."""

@@ -1,0 +1,184 @@
+"""The Faust application: one agent that classifies the input topic in batches.
+
+Delivery contract (tested in tests/integration/test_delivery.py): an input is acknowledged
+(and so its offset becomes committable) only after every record it caused — decision and
+action, or dead letter — has been acknowledged by Kafka. Hence ``noack_take`` plus explicit
+acks: Faust's ``take()`` acks a batch even when the body raises, which would lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from stream.components import build_classifier, build_policy
+from stream.metrics import PipelineMetrics
+from stream.processor import BatchProcessor
+from stream.records import InboundRecord, SourcePosition
+from stream.settings import Settings
+from stream.sink import KafkaSink, RetryPolicy, Sink, TopicRouter
+
+log = logging.getLogger(__name__)
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    if not raw:
+        return ()
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in items)
+
+
+def inbound(event: Any) -> InboundRecord:
+    """Copy what the pipeline needs out of a Faust event, bytes untouched."""
+    message = event.message
+    return InboundRecord(
+        key=message.key,
+        value=message.value,
+        headers=_headers(message.headers),
+        source=SourcePosition(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp=message.timestamp,
+        ),
+    )
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """A Faust app configured for at-least-once, fast restarts and raw bytes."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.faust_broker_url,
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+        store="memory://",
+        web_enabled=False,
+        # Unacked (in-flight) events must not hold up shutdown: they are redelivered.
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        broker_commit_interval=settings.commit_interval_seconds,
+        consumer_group_instance_id=settings.instance_id,
+        producer_acks=-1,
+        producer_linger=settings.producer_linger_seconds,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # The leader-assignor topic is only needed for app.leader timers; we use none.
+        topic_disable_leader=True,
+    )
+
+
+def output_sinks(send: Any, settings: Settings, metrics: PipelineMetrics) -> TopicRouter:
+    retry = RetryPolicy(
+        timeout_seconds=settings.produce_timeout_seconds,
+        backoff_max_seconds=settings.produce_retry_backoff_max_seconds,
+    )
+    sinks: dict[str, Sink] = {
+        topic: KafkaSink(name, send, retry, metrics)
+        for name, topic in (
+            ("decisions", settings.decisions_topic),
+            ("actions", settings.actions_topic),
+            ("dlq", settings.dlq_topic),
+        )
+    }
+    return TopicRouter(sinks)
+
+
+class LagTracker:
+    """Consumer lag per assigned input partition: high watermark minus next unprocessed."""
+
+    def __init__(self, metrics: PipelineMetrics) -> None:
+        self._metrics = metrics
+        self._next: dict[tuple[str, int], int] = {}
+        self._exported: set[tuple[str, int]] = set()
+
+    def processed(self, records: Sequence[InboundRecord]) -> None:
+        for r in records:
+            self._next[(r.source.topic, r.source.partition)] = r.source.offset + 1
+
+    async def refresh(self, consumer: Any, topic: str) -> None:
+        assigned = {
+            (tp.topic, tp.partition): tp for tp in consumer.assignment() if tp.topic == topic
+        }
+        for key in self._exported - assigned.keys():
+            self._metrics.consumer_lag.remove(key[0], str(key[1]))
+            self._next.pop(key, None)
+        for key, tp in assigned.items():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            position = self._next.get(key)
+            if position is None:
+                position = await consumer.position(tp)
+            if position is None:
+                continue
+            self._metrics.consumer_lag.labels(topic=key[0], partition=str(key[1])).set(
+                max(0, high - position)
+            )
+        self._exported = set(assigned)
+
+
+def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMetrics) -> faust.App:
+    """The worker's Faust app with the classify agent and the lag timer attached."""
+    app = faust_app(settings)
+    source = app.topic(settings.input_topic, key_type=bytes, value_type=bytes)
+    lag = LagTracker(metrics)
+    outputs: TopicRouter | None = None
+
+    @app.agent(source, name="classify", concurrency=1)
+    async def classify(stream: Any) -> None:
+        nonlocal outputs
+        if outputs is None:
+            outputs = output_sinks(app.producer.send, settings, metrics)
+        async for events in stream.noack_take(settings.batch_max, settings.batch_within_seconds):
+            records = [inbound(e) for e in events]
+            produced = await processor.process(records)
+            t0 = time.perf_counter()
+            await outputs.deliver(produced)
+            done = time.time()
+            metrics.stage_duration.labels(stage="produce").observe(time.perf_counter() - t0)
+            # The one place inputs are acknowledged: after all their outputs are durable.
+            for event in events:
+                await stream.ack(event)
+            for r in records:
+                if r.source.timestamp is not None:
+                    metrics.end_to_end_latency.observe(max(0.0, done - r.source.timestamp))
+            lag.processed(records)
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]  # faust types it loosely
+    async def export_lag() -> None:
+        await lag.refresh(app.consumer, settings.input_topic)
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Load model and policy, expose metrics, and run the worker until stopped."""
+    metrics = PipelineMetrics()
+    classifier = build_classifier(settings)
+    policy = build_policy(settings, classifier.categories)
+    metrics.model_info.info({"version": classifier.version})
+    metrics.policy_info.info({"version": policy.version})
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
+    processor = BatchProcessor(
+        classifier=classifier,
+        policy=policy,
+        settings=settings,
+        metrics=metrics,
+        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-infer"),
+    )
+    app = build_app(settings, processor, metrics)
+    log.info(
+        "worker starting: broker=%s model=%s policy=%s",
+        settings.broker, classifier.version, policy.version,
+    )  # fmt: skip
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

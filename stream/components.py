@@ -1,0 +1,50 @@
+"""Builds the classifier and the policy a worker runs, honouring the extension points."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from classifiers.base import Classifier
+from policies.base import Policy
+from stream.settings import Settings
+
+
+class ComponentError(RuntimeError):
+    """A configured factory cannot be imported or returned the wrong kind of object."""
+
+
+def _factory(path: str, setting: str) -> Callable[..., Any]:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ComponentError(f"VIGIL_{setting.upper()}: expected 'module:callable', got {path!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ComponentError(f"VIGIL_{setting.upper()}: cannot import {path!r}: {exc}") from exc
+    if not callable(factory):
+        raise ComponentError(f"VIGIL_{setting.upper()}: {path!r} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    if settings.classifier_factory:
+        built = _factory(settings.classifier_factory, "classifier_factory")(settings)
+        if not isinstance(built, Classifier):
+            raise ComponentError(f"{settings.classifier_factory} did not return a Classifier")
+        return built
+    from classifiers.onnx_classifier import OnnxClassifier
+
+    return OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
+
+
+def build_policy(settings: Settings, categories: tuple[str, ...]) -> Policy:
+    if settings.policy_factory:
+        built = _factory(settings.policy_factory, "policy_factory")(settings, categories)
+        if not isinstance(built, Policy):
+            raise ComponentError(f"{settings.policy_factory} did not return a Policy")
+        return built
+    from policies.thresholds import ThresholdPolicy
+
+    return ThresholdPolicy.load(settings.policy_path, categories)

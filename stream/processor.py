@@ -1,0 +1,197 @@
+"""One batch of consumed records in, every record they cause out: decisions, actions, DLQ.
+
+This is the whole per-message pipeline (decode → normalize → classify → policy → encode),
+independent of Faust so it can be tested and benchmarked without a broker. Its contract:
+every input record yields exactly one decision or exactly one dead letter; it never raises
+for a single bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from classifiers.base import Classifier, Scores
+from classifiers.normalize import normalize_text
+from policies.base import ALLOW, Policy
+from stream.dead_letter import dead_letter, sanitize
+from stream.decode import DecodeError, decode_message
+from stream.metrics import PipelineMetrics
+from stream.outputs import Scored, encode_outputs
+from stream.records import InboundRecord, MessageEvent, OutboundRecord
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Valid:
+    record: InboundRecord
+    event: MessageEvent
+    text: str
+    truncated: bool
+
+
+class ClassifierOutputError(Exception):
+    """The classifier returned something other than one finite row per text."""
+
+
+class BatchProcessor:
+    """Turns consumed records into output records; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        *,
+        classifier: Classifier,
+        policy: Policy,
+        settings: Settings,
+        metrics: PipelineMetrics,
+        executor: Executor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.classifier = classifier
+        self.policy = policy
+        self._settings = settings
+        self._metrics = metrics
+        self._executor = executor
+        self._clock = clock
+
+    def _dead(
+        self, record: InboundRecord, stage: str, reason: str, exc: BaseException, content: str
+    ) -> OutboundRecord:
+        message = sanitize(str(exc), content)
+        self._metrics.dead_lettered.labels(stage=stage, reason=reason).inc()
+        log.warning(
+            "dead-lettered %s[%d]@%d stage=%s reason=%s error=%s: %s",
+            record.source.topic, record.source.partition, record.source.offset,
+            stage, reason, type(exc).__name__, message,
+        )  # fmt: skip
+        return dead_letter(
+            record,
+            topic=self._settings.dlq_topic,
+            stage=stage,
+            reason=reason,
+            error_class=type(exc).__name__,
+            message=message,
+        )
+
+    async def _predict(self, texts: Sequence[str]) -> Scores:
+        loop = asyncio.get_running_loop()
+        scores = await loop.run_in_executor(self._executor, self.classifier.predict, texts)
+        k = len(self.classifier.categories)
+        if scores.shape != (len(texts), k) or not np.isfinite(scores).all():
+            raise ClassifierOutputError(
+                f"classifier returned shape {scores.shape} for {len(texts)} texts and {k} "
+                "categories, or non-finite values"
+            )
+        return scores
+
+    async def _classify(
+        self, valid: list[_Valid], out: list[OutboundRecord]
+    ) -> list[tuple[_Valid, Scores]]:
+        """Score the batch; if the batch fails, score one by one to isolate the bad inputs."""
+        if not valid:
+            return []
+        try:
+            scores = await self._predict([v.text for v in valid])
+            return [(v, scores[i]) for i, v in enumerate(valid)]
+        except Exception:
+            log.exception("batch classification failed; retrying %d inputs one by one", len(valid))
+        scored: list[tuple[_Valid, Scores]] = []
+        for v in valid:
+            try:
+                scored.append((v, (await self._predict([v.text]))[0]))
+            except Exception as exc:
+                out.append(
+                    self._dead(v.record, "classify", "classifier_error", exc, v.event.content)
+                )
+        return scored
+
+    async def process(self, batch: Sequence[InboundRecord]) -> list[OutboundRecord]:
+        """Return the output records for ``batch``, in input order per stage."""
+        s, m = self._settings, self._metrics
+        received_at = self._clock()
+        m.batch_size.observe(len(batch))
+        m.consumed.labels(topic=s.input_topic).inc(len(batch))
+        out: list[OutboundRecord] = []
+
+        t0 = time.perf_counter()
+        events: list[tuple[InboundRecord, MessageEvent]] = []
+        for record in batch:
+            try:
+                events.append(
+                    (
+                        record,
+                        decode_message(
+                            record.value, max_bytes=s.max_message_bytes, max_depth=s.max_json_depth
+                        ),
+                    )
+                )
+            except DecodeError as exc:
+                out.append(self._dead(record, "decode", exc.reason, exc, ""))
+        t1 = time.perf_counter()
+
+        valid: list[_Valid] = []
+        for record, event in events:
+            truncated = len(event.content) > s.max_content_chars
+            if truncated:
+                m.truncated.inc()
+            content = event.content[: s.max_content_chars] if truncated else event.content
+            valid.append(_Valid(record, event, normalize_text(content), truncated))
+        t2 = time.perf_counter()
+
+        scored = await self._classify(valid, out)
+        t3 = time.perf_counter()
+
+        policy, classifier = self.policy, self.classifier
+        categories, thresholds = classifier.categories, classifier.thresholds
+        decided: list[tuple[InboundRecord, Scored]] = []
+        for v, row in scored:
+            score_map = {c: float(row[i]) for i, c in enumerate(categories)}
+            try:
+                verdict = policy.decide(v.event, score_map)
+            except Exception as exc:
+                out.append(self._dead(v.record, "policy", "policy_error", exc, v.event.content))
+                continue
+            flagged = tuple(c for c in categories if score_map[c] >= thresholds[c])
+            decided.append(
+                (
+                    v.record,
+                    Scored(v.event, v.record.source, score_map, flagged, verdict, v.truncated),
+                )
+            )
+        t4 = time.perf_counter()
+
+        now = self._clock()
+        for record, item in decided:
+            try:
+                records = encode_outputs(
+                    item,
+                    decisions_topic=s.decisions_topic,
+                    actions_topic=s.actions_topic,
+                    model_version=classifier.version,
+                    policy_version=policy.version,
+                    received_at=received_at,
+                    now=now,
+                )
+            except Exception as exc:
+                out.append(self._dead(record, "encode", "encode_error", exc, item.event.content))
+                continue
+            out.extend(records)
+            m.decided.labels(action=item.verdict.action).inc()
+            if item.verdict.action == ALLOW:
+                continue
+            for match in item.verdict.enforced_matches:
+                m.actions.labels(action=item.verdict.action, rule=match.rule_id).inc()
+
+        m.stage_duration.labels(stage="decode").observe(t1 - t0)
+        m.stage_duration.labels(stage="normalize").observe(t2 - t1)
+        m.stage_duration.labels(stage="classify").observe(t3 - t2)
+        m.stage_duration.labels(stage="policy").observe(t4 - t3)
+        return out

@@ -1,0 +1,131 @@
+"""The one settings object for the whole application.
+
+Every field is read from an environment variable named ``VIGIL_<FIELD>`` (case-insensitive),
+e.g. ``VIGIL_BROKER=kafka1:9092``. CLI flags override the environment. The README's
+configuration reference is generated from the docstrings below (``vigil config``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Vigil configuration; environment prefix ``VIGIL_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", use_attribute_docstrings=True, extra="ignore", frozen=True
+    )
+
+    broker: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, ``HOST:PORT[,HOST:PORT…]``. Default ``127.0.0.1:9092``."""
+
+    app_id: str = "vigil"
+    """Consumer group id and prefix of Faust's internal topics. Default ``vigil``."""
+
+    input_topic: str = "messages"
+    """Topic with message events. Default ``messages``."""
+
+    decisions_topic: str = "decisions"
+    """Topic that receives one decision per valid input. Default ``decisions``."""
+
+    actions_topic: str = "actions"
+    """Topic that receives one action per non-``allow`` decision. Default ``actions``."""
+
+    dlq_topic: str = "messages.dlq"
+    """Dead-letter topic for inputs that could not be processed. Default ``messages.dlq``."""
+
+    partitions: int = Field(default=4, ge=1)
+    """Partitions used by ``vigil topics create`` for every topic. Default ``4``."""
+
+    replication_factor: int = Field(default=1, ge=1)
+    """Replication factor used by ``vigil topics create``. Default ``1``."""
+
+    batch_max: int = Field(default=64, ge=1, le=4096)
+    """Most messages classified in one batch (``take(n, within)``'s n). Default ``64``."""
+
+    batch_within_seconds: float = Field(default=0.02, gt=0)
+    """Longest wait for a batch to fill before it is classified anyway. Default ``0.02``."""
+
+    model_dir: Path = REPO_ROOT / "onnx_models" / "minilm-heads-v1"
+    """Directory of the ONNX model (manifest, model, tokenizer). Default: the shipped model."""
+
+    policy_path: Path = REPO_ROOT / "policies" / "rules" / "thresholds.yaml"
+    """Policy rule file. Default: the shipped ``policies/rules/thresholds.yaml``."""
+
+    classifier_factory: str | None = None
+    """Extension point: ``module:callable`` taking the settings and returning a
+    :class:`classifiers.base.Classifier`. Default: unset (the ONNX model in ``model_dir``)."""
+
+    policy_factory: str | None = None
+    """Extension point: ``module:callable`` taking the settings and the classifier's categories
+    and returning a :class:`policies.base.Policy`. Default: unset (the rule file in
+    ``policy_path``)."""
+
+    inference_threads: int = Field(default=2, ge=1)
+    """onnxruntime intra-op threads; keep ≤ cores per worker. Default ``2``."""
+
+    max_content_chars: int = Field(default=2000, ge=1)
+    """Longer content is scored on this prefix and marked truncated, never dropped. Default
+    ``2000``."""
+
+    max_message_bytes: int = Field(default=1_048_576, ge=1)
+    """A raw value larger than this is dead-lettered unparsed (``too_large``). Default 1 MiB."""
+
+    max_json_depth: int = Field(default=32, ge=2)
+    """Deeper JSON nesting is dead-lettered (``too_deep``). Default ``32``."""
+
+    metrics_host: str = "127.0.0.1"
+    """Bind address of the Prometheus ``/metrics`` endpoint. Default ``127.0.0.1``."""
+
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Port of the ``/metrics`` endpoint; ``0`` disables it. Default ``9464``."""
+
+    session_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Consumer session timeout: how long a silent worker keeps its partitions. Default
+    ``10``."""
+
+    heartbeat_interval_seconds: float = Field(default=1.0, gt=0)
+    """Consumer heartbeat interval (≤ a third of the session timeout). Default ``1``."""
+
+    instance_id: str | None = None
+    """Static group membership id (e.g. the pod name). A restarted worker with the same id
+    gets its partitions back at once, without a rebalance. Default: unset (dynamic)."""
+
+    commit_interval_seconds: float = Field(default=1.0, gt=0)
+    """How often processed offsets are committed. Default ``1``."""
+
+    produce_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Per-attempt delivery timeout of the output sinks before a retry. Default ``30``."""
+
+    produce_retry_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    """Upper bound of the sinks' exponential retry backoff; sinks retry until delivered
+    (an input is never acknowledged before its outputs are). Default ``5``."""
+
+    producer_linger_seconds: float = Field(default=0.005, ge=0)
+    """Producer linger: trade a few ms of latency for larger produce requests. Default
+    ``0.005``."""
+
+    log_level: str = "info"
+    """Log level of the worker. Default ``info``."""
+
+    @field_validator("broker")
+    @classmethod
+    def _strip_scheme(cls, value: str) -> str:
+        value = value.strip().removeprefix("kafka://")
+        if not value or any(":" not in part for part in value.split(",")):
+            raise ValueError(f"expected HOST:PORT[,HOST:PORT…], got {value!r}")
+        return value
+
+    @property
+    def faust_broker_url(self) -> str:
+        return ";".join(f"kafka://{part}" for part in self.broker.split(","))
+
+    @property
+    def output_topics(self) -> tuple[str, str, str]:
+        return (self.decisions_topic, self.actions_topic, self.dlq_topic)

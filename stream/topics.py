@@ -1,0 +1,42 @@
+"""Topic administration through the kafka-python admin client."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def vigil_topics(settings: Settings) -> tuple[str, ...]:
+    return (settings.input_topic, *settings.output_topics)
+
+
+def create_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> dict[str, str]:
+    """Create every Vigil topic that does not exist yet; return ``{topic: "created"|"exists"}``."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.broker.split(","),
+        client_id=f"{settings.app_id}-admin",
+        request_timeout_ms=int(timeout_seconds * 1000),
+    )
+    try:
+        existing = set(admin.list_topics())
+        result = {t: "exists" for t in vigil_topics(settings) if t in existing}
+        missing = [
+            NewTopic(t, settings.partitions, settings.replication_factor)
+            for t in vigil_topics(settings)
+            if t not in existing
+        ]
+        for topic in missing:
+            try:
+                admin.create_topics([topic], timeout_ms=int(timeout_seconds * 1000))
+                result[topic.name] = "created"
+            except TopicAlreadyExistsError:
+                result[topic.name] = "exists"
+        return result
+    finally:
+        admin.close()

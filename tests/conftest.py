@@ -1,0 +1,153 @@
+"""Shared fixtures: the real Kafka broker, per-test topics, and a worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from stream.settings import Settings
+from stream.topics import create_topics
+from stream.worker_process import WorkerProcess
+
+REPO = Path(__file__).resolve().parent.parent
+BROKER_SCRIPT = REPO / "deploy" / "kafka" / "broker"
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[str]:
+    """Bootstrap address of the real Apache Kafka broker; started here if not running."""
+    port = os.environ.get("KAFKA_PORT", "19092")
+    env = {**os.environ, "KAFKA_PORT": port}
+    running = (
+        subprocess.run([BROKER_SCRIPT, "status"], env=env, capture_output=True).returncode == 0
+    )
+    if not running:
+        subprocess.run([BROKER_SCRIPT, "start"], env=env, check=True, capture_output=True)
+    yield f"127.0.0.1:{port}"
+    if not running:
+        subprocess.run([BROKER_SCRIPT, "stop"], env=env, check=False)
+
+
+@pytest.fixture
+def settings(kafka_broker: str) -> Settings:
+    """Settings with topics and consumer group unique to this test, topics created."""
+    run = uuid.uuid4().hex[:8]
+    s = Settings(
+        broker=kafka_broker,
+        app_id=f"vigil-test-{run}",
+        input_topic=f"t{run}.messages",
+        decisions_topic=f"t{run}.decisions",
+        actions_topic=f"t{run}.actions",
+        dlq_topic=f"t{run}.messages.dlq",
+        partitions=4,
+        metrics_port=0,
+    )
+    create_topics(s)
+    return s
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {
+        "VIGIL_BROKER": settings.broker,
+        "VIGIL_APP_ID": settings.app_id,
+        "VIGIL_INPUT_TOPIC": settings.input_topic,
+        "VIGIL_DECISIONS_TOPIC": settings.decisions_topic,
+        "VIGIL_ACTIONS_TOPIC": settings.actions_topic,
+        "VIGIL_DLQ_TOPIC": settings.dlq_topic,
+        "VIGIL_METRICS_PORT": str(settings.metrics_port),
+        "VIGIL_LOG_LEVEL": "info",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start_worker(**env)`` starts a worker process; all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(**extra: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            worker_env(settings, **extra), tmp_path / f"worker{len(started)}.log"
+        )
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def produce(
+    settings: Settings,
+    values: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    """Produce ``(key, value, headers)`` records to the input topic and wait for all acks."""
+    producer = KafkaProducer(bootstrap_servers=settings.broker, linger_ms=10, acks="all")
+    try:
+        futures = [
+            producer.send(settings.input_topic, key=k, value=v, headers=h) for k, v, h in values
+        ]
+        producer.flush()
+        for f in futures:
+            f.get(timeout=30)
+    finally:
+        producer.close()
+
+
+def consume_until(
+    settings: Settings,
+    topics: list[str],
+    done: Callable[[dict[str, list[Any]]], bool],
+    timeout_seconds: float,
+    on_poll: Callable[[], None] | None = None,
+) -> dict[str, list[Any]]:
+    """Read ``topics`` from the beginning until ``done(records_by_topic)`` or the timeout."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
+    tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen: dict[str, list[Any]] = {t: [] for t in topics}
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while not done(seen) and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                seen[tp.topic].extend(records)
+            if on_poll is not None:
+                on_poll()
+        return seen
+    finally:
+        consumer.close()
+
+
+def message(i: int, content: str, **fields: Any) -> dict[str, Any]:
+    """A valid input event (the DESIGN.md contract) with id ``m{i}``."""
+    return {
+        "message_id": f"m{i}",
+        "author_id": f"a{i % 97}",
+        "channel_id": f"c{i % 7}",
+        "guild_id": "g1",
+        "content": content,
+        "created_at": "2026-11-27T12:00:00Z",
+        "author": {"account_age_days": i % 400, "roles": [], "verified": i % 2 == 0},
+        "channel": {"nsfw": False, "type": "text"},
+        **fields,
+    }
+
+
+def encode(msg: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    return (
+        msg["author_id"].encode(),
+        orjson.dumps(msg),
+        [("trace-id", f"tr-{msg['message_id']}".encode())],
+    )

@@ -1,0 +1,65 @@
+"""The CLI's non-streaming commands, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient
+
+pytestmark = pytest.mark.e2e
+
+
+def vigil(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stream.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_topics_create_is_idempotent(kafka_broker: str) -> None:
+    prefix = f"cli{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "VIGIL_INPUT_TOPIC": f"{prefix}.messages",
+        "VIGIL_DECISIONS_TOPIC": f"{prefix}.decisions",
+        "VIGIL_ACTIONS_TOPIC": f"{prefix}.actions",
+        "VIGIL_DLQ_TOPIC": f"{prefix}.messages.dlq",
+    }
+    first = vigil("topics", "create", "--broker", kafka_broker, "--partitions", "3", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("created") == 4
+    second = vigil("topics", "create", "--broker", kafka_broker, env=env)
+    assert second.stdout.count("exists") == 4
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+    try:
+        (described,) = admin.describe_topics([f"{prefix}.messages"])
+        assert len(described["partitions"]) == 3
+    finally:
+        admin.close()
+
+
+def test_invalid_configuration_is_a_clear_error() -> None:
+    result = vigil("topics", "create", env={**os.environ, "VIGIL_PARTITIONS": "zero"})
+    assert result.returncode == 2
+    assert "VIGIL_PARTITIONS" in result.stderr
+
+
+def test_worker_refuses_a_missing_model() -> None:
+    result = vigil("worker", "--model", "/nonexistent/model", env={**os.environ})
+    assert result.returncode == 1
+    assert "manifest" in result.stderr.lower() or "nonexistent" in result.stderr
+
+
+def test_config_reference_lists_every_setting() -> None:
+    from stream.settings import Settings
+
+    out = vigil("config").stdout
+    for name in Settings.model_fields:
+        assert f"VIGIL_{name.upper()}" in out

@@ -1,0 +1,211 @@
+"""The per-batch contract: every input yields exactly one decision or one dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from classifiers.base import Scores
+from policies.base import Verdict
+from policies.thresholds import ThresholdPolicy
+from stream.metrics import PipelineMetrics
+from stream.processor import BatchProcessor
+from stream.records import InboundRecord, MessageEvent, OutboundRecord, SourcePosition
+from stream.settings import Settings
+
+CATEGORIES = ("offensive", "hate", "spam")
+
+
+class KeywordClassifier:
+    """Deterministic stand-in for the ONNX model: a word → fixed score per category."""
+
+    categories = CATEGORIES
+    thresholds: Mapping[str, float] = {"offensive": 0.5, "hate": 0.5, "spam": 0.5}
+    version = "keywords@test"
+
+    def __init__(self, fail_on: str | None = None, nan_on: str | None = None) -> None:
+        self.fail_on, self.nan_on = fail_on, nan_on
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts: Sequence[str]) -> Scores:
+        self.calls.append(list(texts))
+        if self.fail_on and any(self.fail_on in t for t in texts):
+            raise RuntimeError(f"cannot score {texts[0]!r}")
+        rows = [
+            [
+                0.97 if "idiot" in t else 0.01,
+                0.95 if "vermin" in t else 0.01,
+                0.99 if "prize" in t else 0.01,
+            ]
+            for t in texts
+        ]
+        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), 3)
+        if self.nan_on:
+            for i, t in enumerate(texts):
+                if self.nan_on in t:
+                    out[i, 0] = np.nan
+        return out
+
+
+class ExplodingPolicy:
+    version = "boom@1"
+
+    def decide(self, event: MessageEvent, scores: Mapping[str, float]) -> Verdict:
+        if "explode" in event.content:
+            raise ValueError(f"policy bug on {event.content}")
+        return Verdict(action="allow")
+
+
+POLICY_FILE = Path(__file__).resolve().parents[3] / "policies" / "rules" / "thresholds.yaml"
+
+
+def record(offset: int, value: bytes | None) -> InboundRecord:
+    return InboundRecord(b"a1", value, (("h", b"v"),), SourcePosition("messages", 0, offset, 1.0))
+
+
+def event_bytes(i: int, content: str, **extra: Any) -> bytes:
+    return orjson.dumps(
+        {"message_id": f"m{i}", "author_id": "a1", "channel_id": "c1", "content": content, **extra}
+    )
+
+
+def run(
+    batch: list[InboundRecord],
+    classifier: Any = None,
+    policy: Any = None,
+    **settings: Any,
+) -> tuple[list[OutboundRecord], PipelineMetrics]:
+    classifier = classifier or KeywordClassifier()
+    metrics = PipelineMetrics()
+    processor = BatchProcessor(
+        classifier=classifier,
+        policy=policy or ThresholdPolicy.load(POLICY_FILE, CATEGORIES),
+        settings=Settings(**settings),
+        metrics=metrics,
+        executor=ThreadPoolExecutor(1),
+    )
+    return asyncio.run(processor.process(batch)), metrics
+
+
+def by_topic(out: list[OutboundRecord], topic: str) -> list[OutboundRecord]:
+    return [r for r in out if r.topic == topic]
+
+
+def test_mixed_batch_is_complete() -> None:
+    batch = [
+        record(0, event_bytes(0, "have a nice day")),
+        record(1, b"{not json"),
+        record(2, event_bytes(2, "you idiot")),
+        record(3, None),
+        record(4, event_bytes(4, "claim your prize now")),
+    ]
+    out, metrics = run(batch)
+    decisions = [orjson.loads(r.value or b"") for r in by_topic(out, "decisions")]
+    dlq = by_topic(out, "messages.dlq")
+    assert len(decisions) + len(dlq) == len(batch)
+    assert [d["message_id"] for d in decisions] == ["m0", "m2", "m4"]
+    assert [d["action"] for d in decisions] == ["allow", "delete_message", "delete_message"]
+    assert [dict(r.headers)["vigil.source.offset"] for r in dlq] == [b"1", b"3"]
+    actions = [orjson.loads(r.value or b"") for r in by_topic(out, "actions")]
+    assert [a["message_id"] for a in actions] == ["m2", "m4"]
+    assert actions[0]["rule_ids"] == ["offensive-review", "offensive-delete"]
+    assert actions[0]["reasons"][0].startswith("offensive score 0.97")
+    assert (
+        metrics.registry.get_sample_value("vigil_messages_consumed_total", {"topic": "messages"})
+        == 5
+    )
+
+
+def test_decision_carries_scores_versions_and_source() -> None:
+    out, _ = run([record(7, event_bytes(1, "you idiot", guild_id="g"))])
+    decision = orjson.loads(by_topic(out, "decisions")[0].value or b"")
+    assert decision["scores"]["offensive"] == pytest.approx(0.97)
+    assert decision["flagged"] == ["offensive"]
+    assert decision["model_version"] == "keywords@test"
+    assert decision["policy_version"].startswith("thresholds@")
+    assert decision["source"] == {"topic": "messages", "partition": 0, "offset": 7}
+    assert decision["guild_id"] == "g"
+    assert decision["processing_latency_seconds"] >= 0
+    assert [m["rule_id"] for m in decision["matched_rules"]] == [
+        "offensive-review",
+        "offensive-delete",
+    ]
+
+
+def test_batch_classifier_failure_isolates_the_bad_input() -> None:
+    classifier = KeywordClassifier(fail_on="poison")
+    batch = [record(i, event_bytes(i, t)) for i, t in enumerate(["ok", "poison pill", "fine"])]
+    out, metrics = run(batch, classifier=classifier)
+    assert [orjson.loads(r.value or b"")["message_id"] for r in by_topic(out, "decisions")] == [
+        "m0",
+        "m2",
+    ]
+    (dead,) = by_topic(out, "messages.dlq")
+    headers = dict(dead.headers)
+    assert headers["vigil.error.stage"] == b"classify"
+    assert headers["vigil.error.class"] == b"RuntimeError"
+    assert b"poison" not in headers["vigil.error.message"]
+    assert dead.value == batch[1].value
+    assert (
+        metrics.registry.get_sample_value(
+            "vigil_messages_dead_lettered_total",
+            {"stage": "classify", "reason": "classifier_error"},
+        )
+        == 1
+    )
+
+
+def test_non_finite_scores_are_dead_lettered() -> None:
+    out, _ = run(
+        [record(0, event_bytes(0, "ok")), record(1, event_bytes(1, "nan here"))],
+        classifier=KeywordClassifier(nan_on="nan here"),
+    )
+    assert len(by_topic(out, "decisions")) == 1
+    assert (
+        dict(by_topic(out, "messages.dlq")[0].headers)["vigil.error.class"]
+        == b"ClassifierOutputError"
+    )
+
+
+def test_policy_exception_is_dead_lettered_without_content() -> None:
+    out, _ = run(
+        [record(0, event_bytes(0, "please explode now")), record(1, event_bytes(1, "calm"))],
+        policy=ExplodingPolicy(),
+    )
+    (dead,) = by_topic(out, "messages.dlq")
+    headers = dict(dead.headers)
+    assert headers["vigil.error.stage"] == b"policy"
+    assert b"explode" not in headers["vigil.error.message"]
+    assert len(by_topic(out, "decisions")) == 1
+
+
+def test_long_content_is_scored_on_its_prefix_not_dropped() -> None:
+    classifier = KeywordClassifier()
+    out, metrics = run(
+        [record(0, event_bytes(0, "a" * 50 + " idiot"))],
+        classifier=classifier,
+        max_content_chars=20,
+    )
+    decision = orjson.loads(by_topic(out, "decisions")[0].value or b"")
+    assert decision["content_truncated"] is True
+    assert decision["action"] == "allow"  # the insult lies beyond the scored prefix
+    assert classifier.calls == [["a" * 20]]
+    assert metrics.registry.get_sample_value("vigil_content_truncated_total") == 1
+
+
+def test_content_is_normalized_before_scoring() -> None:
+    classifier = KeywordClassifier()
+    run([record(0, event_bytes(0, "ｙｏｕ  i\u200bdiot"))], classifier=classifier)
+    assert classifier.calls == [["you idiot"]]
+
+
+def test_empty_batch() -> None:
+    out, _ = run([])
+    assert out == []
