@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from bench import kafka_io
+from bench.kafka_io import Record
 from stream.settings import Settings
 from stream.topics import create_topics
 from stream.worker_process import WorkerProcess
@@ -88,21 +88,9 @@ def start_worker(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., W
         worker.stop()
 
 
-def produce(
-    settings: Settings,
-    values: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
-) -> None:
-    """Produce ``(key, value, headers)`` records to the input topic and wait for all acks."""
-    producer = KafkaProducer(bootstrap_servers=settings.broker, linger_ms=10, acks="all")
-    try:
-        futures = [
-            producer.send(settings.input_topic, key=k, value=v, headers=h) for k, v, h in values
-        ]
-        producer.flush()
-        for f in futures:
-            f.get(timeout=30)
-    finally:
-        producer.close()
+def produce(settings: Settings, records: list[Record]) -> None:
+    """Produce ``(key, value, headers)`` records to the input topic; wait for all acks."""
+    kafka_io.produce(settings.broker, settings.input_topic, records)
 
 
 def consume_until(
@@ -110,24 +98,9 @@ def consume_until(
     topics: list[str],
     done: Callable[[dict[str, list[Any]]], bool],
     timeout_seconds: float,
-    on_poll: Callable[[], None] | None = None,
 ) -> dict[str, list[Any]]:
     """Read ``topics`` from the beginning until ``done(records_by_topic)`` or the timeout."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
-    tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    seen: dict[str, list[Any]] = {t: [] for t in topics}
-    deadline = time.monotonic() + timeout_seconds
-    try:
-        while not done(seen) and time.monotonic() < deadline:
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                seen[tp.topic].extend(records)
-            if on_poll is not None:
-                on_poll()
-        return seen
-    finally:
-        consumer.close()
+    return kafka_io.consume_until(settings.broker, topics, done, timeout_seconds)
 
 
 def message(i: int, content: str, **fields: Any) -> dict[str, Any]:
@@ -145,7 +118,7 @@ def message(i: int, content: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def encode(msg: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def encode(msg: dict[str, Any]) -> Record:
     return (
         msg["author_id"].encode(),
         orjson.dumps(msg),

@@ -20,9 +20,9 @@ from tests.conftest import consume_until, encode, message, produce
 pytestmark = pytest.mark.integration
 
 N = 10_000
-# Dynamic int8 quantization scales activations per batch, so a text's score moves slightly
-# with its batch-mates (measured in onnx_models/minilm-heads-v1/MODEL_CARD.md).
-SCORE_TOLERANCE = 0.02
+# The shipped int8 model scores one text per ONNX run, so a score depends only on its text
+# (onnx_models/minilm-heads-v1/MODEL_CARD.md, "Batch dependence"); only float noise remains.
+SCORE_TOLERANCE = 1e-5
 
 
 def decided_ids(seen: dict[str, list[Any]], settings: Settings) -> set[str]:

@@ -40,7 +40,7 @@ class KeywordClassifier:
             raise RuntimeError(f"cannot score {texts[0]!r}")
         rows = [
             [
-                0.97 if "idiot" in t else 0.01,
+                0.99 if "idiot" in t else 0.01,
                 0.95 if "vermin" in t else 0.01,
                 0.99 if "prize" in t else 0.01,
             ]
@@ -116,7 +116,7 @@ def test_mixed_batch_is_complete() -> None:
     actions = [orjson.loads(r.value or b"") for r in by_topic(out, "actions")]
     assert [a["message_id"] for a in actions] == ["m2", "m4"]
     assert actions[0]["rule_ids"] == ["offensive-review", "offensive-delete"]
-    assert actions[0]["reasons"][0].startswith("offensive score 0.97")
+    assert actions[0]["reasons"][0].startswith("offensive score 0.99")
     assert (
         metrics.registry.get_sample_value("vigil_messages_consumed_total", {"topic": "messages"})
         == 5
@@ -126,7 +126,7 @@ def test_mixed_batch_is_complete() -> None:
 def test_decision_carries_scores_versions_and_source() -> None:
     out, _ = run([record(7, event_bytes(1, "you idiot", guild_id="g"))])
     decision = orjson.loads(by_topic(out, "decisions")[0].value or b"")
-    assert decision["scores"]["offensive"] == pytest.approx(0.97)
+    assert decision["scores"]["offensive"] == pytest.approx(0.99)
     assert decision["flagged"] == ["offensive"]
     assert decision["model_version"] == "keywords@test"
     assert decision["policy_version"].startswith("thresholds@")

@@ -1,0 +1,48 @@
+"""Plain kafka-python producing and draining, shared by the benchmarks and the tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+"""(key, value, headers) of one record to produce."""
+
+
+def produce(bootstrap: str, topic: str, records: Sequence[Record]) -> None:
+    """Produce ``records`` to ``topic`` and wait until the broker acknowledged all of them."""
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap.split(","), linger_ms=10, acks="all", batch_size=256 * 1024
+    )
+    try:
+        futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=60)
+    finally:
+        producer.close()
+
+
+def consume_until(
+    bootstrap: str,
+    topics: Sequence[str],
+    done: Callable[[dict[str, list[Any]]], bool],
+    timeout_seconds: float,
+) -> dict[str, list[Any]]:
+    """Read ``topics`` from the beginning until ``done(records_by_topic)`` or the timeout."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen: dict[str, list[Any]] = {t: [] for t in topics}
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while not done(seen) and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500, max_records=10_000).items():
+                seen[tp.topic].extend(records)
+        return seen
+    finally:
+        consumer.close()
