@@ -8,6 +8,25 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from stream.settings import Settings
+from stream.topics import create_topics
+
+
+def isolated_settings(broker: str, tag: str, **overrides: Any) -> Settings:
+    """Settings whose topics and consumer group belong to one run only; topics created."""
+    settings = Settings(
+        broker=broker,
+        app_id=f"vigil-{tag}",
+        input_topic=f"{tag}.messages",
+        decisions_topic=f"{tag}.decisions",
+        actions_topic=f"{tag}.actions",
+        dlq_topic=f"{tag}.messages.dlq",
+        **overrides,
+    )
+    create_topics(settings)
+    return settings
+
+
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 """(key, value, headers) of one record to produce."""
 

@@ -23,41 +23,21 @@ from typing import Any
 
 import orjson
 
-from bench.kafka_io import consume_until, produce
+from bench.kafka_io import consume_until, isolated_settings, produce
 from stream.demo import sample_messages
-from stream.settings import Settings
-from stream.topics import create_topics
 from stream.worker_process import WorkerProcess
 
 
 def one_run(broker: str, n: int, extra_env: dict[str, str]) -> dict[str, float]:
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        broker=broker,
-        app_id=f"bench-{tag}",
-        input_topic=f"b{tag}.messages",
-        decisions_topic=f"b{tag}.decisions",
-        actions_topic=f"b{tag}.actions",
-        dlq_topic=f"b{tag}.dlq",
-    )
-    create_topics(settings)
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = isolated_settings(broker, tag, metrics_port=0, log_level="warning")
     sample = sample_messages()
     records = []
     for i in range(n):
         msg = {**sample[i % len(sample)], "message_id": f"{tag}-{i}"}
         records.append((msg["author_id"].encode(), orjson.dumps(msg), []))
     produce(broker, settings.input_topic, records)
-    env = {
-        "VIGIL_BROKER": broker,
-        "VIGIL_APP_ID": settings.app_id,
-        "VIGIL_INPUT_TOPIC": settings.input_topic,
-        "VIGIL_DECISIONS_TOPIC": settings.decisions_topic,
-        "VIGIL_ACTIONS_TOPIC": settings.actions_topic,
-        "VIGIL_DLQ_TOPIC": settings.dlq_topic,
-        "VIGIL_METRICS_PORT": "0",
-        "VIGIL_LOG_LEVEL": "warning",
-        **extra_env,
-    }
+    env = {**settings.to_env(), **extra_env}
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
     started = time.time()
     with WorkerProcess(env, log):

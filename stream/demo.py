@@ -148,22 +148,14 @@ def run_demo(*, broker: str | None, limit: int | None, rate: float) -> int:
             console.print("[dim]no Kafka configured: starting the embedded broker[/]")
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
         metrics_port = _free_port()
-        settings = Settings(broker=bootstrap, app_id="vigil-demo", metrics_port=metrics_port)
+        settings = Settings(
+            broker=bootstrap, app_id="vigil-demo", metrics_port=metrics_port, log_level="warning"
+        )
         create_topics(settings)
         consumer = _output_consumer(settings)
         stack.callback(consumer.close)
         log_dir = Path(tempfile.mkdtemp(prefix="vigil-demo-"))
-        worker = stack.enter_context(
-            WorkerProcess(
-                {
-                    "VIGIL_BROKER": bootstrap,
-                    "VIGIL_APP_ID": settings.app_id,
-                    "VIGIL_METRICS_PORT": str(metrics_port),
-                    "VIGIL_LOG_LEVEL": "warning",
-                },
-                log_dir / "worker.log",
-            )
-        )
+        worker = stack.enter_context(WorkerProcess(settings.to_env(), log_dir / "worker.log"))
         producer = _Producer(settings, run_id, rate, limit)
         producer.start()
         stack.callback(producer.join, 10)

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
             raise ValueError(f"expected HOST:PORT[,HOST:PORT…], got {value!r}")
         return value
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``VIGIL_*`` variables for a child process (unset ones omitted)."""
+        return {
+            f"VIGIL_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
     @property
     def faust_broker_url(self) -> str:
         return ";".join(f"kafka://{part}" for part in self.broker.split(","))

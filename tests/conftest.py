@@ -15,7 +15,6 @@ import pytest
 from bench import kafka_io
 from bench.kafka_io import Record
 from stream.settings import Settings
-from stream.topics import create_topics
 from stream.worker_process import WorkerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,34 +39,9 @@ def kafka_broker() -> Iterator[str]:
 @pytest.fixture
 def settings(kafka_broker: str) -> Settings:
     """Settings with topics and consumer group unique to this test, topics created."""
-    run = uuid.uuid4().hex[:8]
-    s = Settings(
-        broker=kafka_broker,
-        app_id=f"vigil-test-{run}",
-        input_topic=f"t{run}.messages",
-        decisions_topic=f"t{run}.decisions",
-        actions_topic=f"t{run}.actions",
-        dlq_topic=f"t{run}.messages.dlq",
-        partitions=4,
-        metrics_port=0,
+    return kafka_io.isolated_settings(
+        kafka_broker, f"t{uuid.uuid4().hex[:8]}", partitions=4, metrics_port=0
     )
-    create_topics(s)
-    return s
-
-
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {
-        "VIGIL_BROKER": settings.broker,
-        "VIGIL_APP_ID": settings.app_id,
-        "VIGIL_INPUT_TOPIC": settings.input_topic,
-        "VIGIL_DECISIONS_TOPIC": settings.decisions_topic,
-        "VIGIL_ACTIONS_TOPIC": settings.actions_topic,
-        "VIGIL_DLQ_TOPIC": settings.dlq_topic,
-        "VIGIL_METRICS_PORT": str(settings.metrics_port),
-        "VIGIL_LOG_LEVEL": "info",
-    }
-    env.update(extra)
-    return env
 
 
 @pytest.fixture
@@ -76,9 +50,8 @@ def start_worker(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., W
     started: list[WorkerProcess] = []
 
     def start(**extra: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            worker_env(settings, **extra), tmp_path / f"worker{len(started)}.log"
-        )
+        env = {**settings.to_env(), **extra}
+        worker = WorkerProcess(env, tmp_path / f"worker{len(started)}.log")
         worker.start()
         started.append(worker)
         return worker
