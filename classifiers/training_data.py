@@ -8,7 +8,9 @@ dataset                     categories    label mapping
 davidson2017 (MIT)          offensive,    class 0 (hate) or 1 (offensive) -> offensive=1,
                             hate          class 2 (neither) -> offensive=0;
                                           class 0 -> hate=1, classes 1 and 2 -> hate=0
-olid (CC BY 4.0)            offensive     subtask_a OFF -> 1, NOT -> 0
+olid (CC BY 4.0)            offensive,    subtask_a OFF -> 1, NOT -> 0;
+                            targeted      OFF with subtask_b TIN (targeted insult or
+                                          threat) -> targeted=1, UNT or NOT -> 0
 stormfront (CC BY-SA 3.0)   hate          label hate -> 1, noHate -> 0
                                           (relation, idk/skip dropped)
 sms_spam (CC BY 4.0)        spam          spam -> 1, ham -> 0
@@ -36,7 +38,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-CATEGORIES: tuple[str, ...] = ("offensive", "hate", "spam")
+CATEGORIES: tuple[str, ...] = ("offensive", "hate", "spam", "targeted")
+SPLIT_CATEGORIES: tuple[str, ...] = ("offensive", "hate", "spam")
+"""Categories that stratify the splits. ``targeted`` was added later and is left out so the
+held-out test texts stay exactly those of the first models (their digests are in the
+manifests)."""
 UNKNOWN = -1
 
 LabelArray = npt.NDArray[np.int8]
@@ -144,7 +150,11 @@ def load_olid(root: Path) -> Dataset:
                 label = rec["subtask_a"]
                 if label not in ("OFF", "NOT"):
                     continue
-                yield html.unescape(rec["tweet"]), _label_row(offensive=int(label == "OFF"))
+                targeted = int(label == "OFF" and rec["subtask_b"] == "TIN")
+                yield (
+                    html.unescape(rec["tweet"]),
+                    _label_row(offensive=int(label == "OFF"), targeted=targeted),
+                )
 
     return _dedupe("olid", "CC BY 4.0", "OLID v1.0 training split (Zampieri et al. 2019)", rows())
 
@@ -242,7 +252,8 @@ def split_dataset(
     The test split depends only on (texts, labels, seed, test_fraction): capping train or
     validation never changes which texts are held out for testing.
     """
-    strata = [tuple(int(v) for v in row) for row in ds.labels]
+    columns = [CATEGORIES.index(c) for c in SPLIT_CATEGORIES]
+    strata = [tuple(int(v) for v in row[columns]) for row in ds.labels]
     everything = np.arange(len(ds), dtype=np.int64)
     test, rest = _stratified_take(everything, strata, test_fraction, _rng(seed, ds.name, "test"))
     val, train = _stratified_take(rest, strata, val_fraction, _rng(seed, ds.name, "val"))
