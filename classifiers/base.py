@@ -28,7 +28,7 @@ class Classifier(Protocol):
 
     @property
     def version(self) -> str:
-        """Stable model identifier carried in every decision, e.g. ``minilm-heads@3f2a9c1d``."""
+        """Stable model identifier carried in every decision, e.g. ``minilm-multitask@4eaad9c1e69e``."""
         ...
 
     def predict(self, texts: Sequence[str]) -> Scores:

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(default=0.02, gt=0)
     """Longest wait for a batch to fill before it is classified anyway. Default ``0.02``."""
 
-    model_dir: Path = REPO_ROOT / "onnx_models" / "minilm-heads-v1"
+    model_dir: Path = REPO_ROOT / "onnx_models" / "minilm-multitask-v2"
     """Directory of the ONNX model (manifest, model, tokenizer). Default: the shipped model."""
 
     policy_path: Path = REPO_ROOT / "policies" / "rules" / "thresholds.yaml"

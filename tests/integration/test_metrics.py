@@ -94,7 +94,7 @@ def test_metrics_endpoint_during_a_run(
         lbl["rule"] and lbl["action"] != "allow" for lbl, _ in samples["vigil_actions_total"]
     )
     (model,) = samples["vigil_model_info"]
-    assert model[0]["version"].startswith("minilm-heads@")
+    assert model[0]["version"].startswith("minilm-multitask@")
     (policy,) = samples["vigil_policy_info"]
     assert policy[0]["version"].startswith("thresholds@")
     lag = samples["vigil_consumer_lag_messages"]

@@ -38,9 +38,9 @@ def _write_manifest(model_dir: Path, raw: dict[str, Any]) -> None:
 
 def test_shipped_manifest_is_complete_and_verifies() -> None:
     manifest = verify(DEFAULT_MODEL_DIR)
-    assert manifest.name == "minilm-heads"
-    assert manifest.version == "1"
-    assert manifest.categories == ("offensive", "hate", "spam")
+    assert manifest.name == "minilm-multitask"
+    assert manifest.version == "2"
+    assert manifest.categories == ("offensive", "hate", "spam", "targeted")
     assert set(manifest.thresholds) == set(manifest.categories)
     assert all(0.0 < t < 1.0 for t in manifest.thresholds.values())
     assert manifest.max_length == 128
@@ -53,8 +53,8 @@ def test_shipped_manifest_is_complete_and_verifies() -> None:
 def test_model_version_is_name_at_model_hash_prefix() -> None:
     manifest = Manifest.load(DEFAULT_MODEL_DIR)
     digest = sha256_file(DEFAULT_MODEL_DIR / "model.onnx")
-    assert manifest.model_version == f"minilm-heads@{digest[:12]}"
-    assert re.fullmatch(r"minilm-heads@[0-9a-f]{12}", manifest.model_version)
+    assert manifest.model_version == f"minilm-multitask@{digest[:12]}"
+    assert re.fullmatch(r"minilm-multitask@[0-9a-f]{12}", manifest.model_version)
 
 
 def test_round_trip_through_dict() -> None:

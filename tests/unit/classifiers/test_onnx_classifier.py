@@ -61,16 +61,16 @@ def _alone(clf: OnnxClassifier, texts: list[str]) -> np.ndarray:
 
 def test_implements_protocol(clf: OnnxClassifier) -> None:
     assert isinstance(clf, Classifier)
-    assert clf.categories == ("offensive", "hate", "spam")
+    assert clf.categories == ("offensive", "hate", "spam", "targeted")
     assert set(clf.thresholds) == set(clf.categories)
     manifest = Manifest.load(DEFAULT_MODEL_DIR)
     assert clf.version == manifest.model_version
-    assert clf.version.startswith("minilm-heads@")
+    assert clf.version.startswith("minilm-multitask@")
 
 
 def test_scores_shape_dtype_and_range(clf: OnnxClassifier) -> None:
     scores = clf.predict(TEXTS)
-    assert scores.shape == (len(TEXTS), 3)
+    assert scores.shape == (len(TEXTS), 4)
     assert scores.dtype == np.float32
     assert np.isfinite(scores).all()
     assert (scores >= 0.0).all()
@@ -79,7 +79,7 @@ def test_scores_shape_dtype_and_range(clf: OnnxClassifier) -> None:
 
 def test_empty_batch(clf: OnnxClassifier) -> None:
     scores = clf.predict([])
-    assert scores.shape == (0, 3)
+    assert scores.shape == (0, 4)
     assert scores.dtype == np.float32
 
 
