@@ -1,7 +1,8 @@
 """Vigil text classifiers: the :class:`Classifier` protocol and its ONNX Runtime implementation.
 
 Importing this package pulls in only ``numpy``, ``onnxruntime`` and ``tokenizers``; the
-training/export tooling (``classifiers.build_interim``) is imported explicitly.
+training and export tooling (``classifiers.train``, ``classifiers.export``) is imported
+explicitly.
 """
 
 from classifiers.base import Classifier, Scores

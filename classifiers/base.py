@@ -28,7 +28,7 @@ class Classifier(Protocol):
 
     @property
     def version(self) -> str:
-        """Stable model identifier carried in every decision, e.g. ``minilm-multitask@4eaad9c1e69e``."""
+        """Stable model identifier carried in every decision, e.g. ``minilm-multitask@4eaad9c1``."""
         ...
 
     def predict(self, texts: Sequence[str]) -> Scores:

@@ -116,7 +116,12 @@ def write_model_dir(out: Path, model: Path, tokenizer: Path, manifest: dict[str,
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model, out / MODEL_FILE)
     shutil.copyfile(tokenizer, out / TOKENIZER_FILE)
-    manifest["files"] = {f: sha256_file(out / f) for f in (MODEL_FILE, TOKENIZER_FILE)}
+    # Every file in the directory is hashed (the model card too, once written beside it).
+    manifest["files"] = {
+        f.name: sha256_file(f)
+        for f in sorted(out.iterdir())
+        if f.is_file() and f.name != MANIFEST_FILE
+    }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 

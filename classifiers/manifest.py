@@ -3,10 +3,10 @@
 A shipped model directory holds ``manifest.json`` next to the artifacts it lists::
 
     {
-      "name": "minilm-heads",
-      "version": "1",
-      "categories": ["offensive", "hate", "spam"],
-      "thresholds": {"offensive": 0.5, "hate": 0.3, "spam": 0.6},
+      "name": "minilm-multitask",
+      "version": "2",
+      "categories": ["offensive", "hate", "spam", "targeted"],
+      "thresholds": {"offensive": 0.63, "hate": 0.3, "spam": 0.36, "targeted": 0.37},
       "max_length": 128,
       "max_batch": 1,
       "files": {"model.onnx": "<sha256 hex>", "tokenizer.json": "<sha256 hex>"},

@@ -46,7 +46,9 @@ from classifiers.manifest import (
     sha256_bytes,
 )
 
-DEFAULT_MODEL_DIR: Path = Path(__file__).resolve().parent.parent / "onnx_models" / "minilm-multitask-v2"
+DEFAULT_MODEL_DIR: Path = (
+    Path(__file__).resolve().parent.parent / "onnx_models" / "minilm-multitask-v2"
+)
 """The shipped interim model (resolved relative to this source checkout)."""
 
 OUTPUT_NAME = "probabilities"

@@ -62,7 +62,8 @@ class MultiTask(nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return self.heads(self.dropout(pooled))  # type: ignore[no-any-return]
+        logits: torch.Tensor = self.heads(self.dropout(pooled))
+        return logits
 
 
 @dataclass
@@ -106,7 +107,7 @@ def pad(seqs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torc
     return ids.to(device), mask.to(device)
 
 
-@torch.no_grad()
+@torch.no_grad()  # type: ignore[untyped-decorator]  # torch is not type-checked (train extra)
 def logits_of(
     model: MultiTask, seqs: list[list[int]], device: torch.device, batch: int = 256
 ) -> FloatArray:
@@ -147,7 +148,8 @@ def fit_temperature(logits: FloatArray, labels: npt.NDArray[np.int8]) -> float:
 
 
 def sigmoid(x: FloatArray) -> FloatArray:
-    return torch.sigmoid(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    out: FloatArray = torch.sigmoid(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
+    return out
 
 
 def best_f1_threshold(labels: npt.NDArray[np.int8], probs: FloatArray) -> float:

@@ -113,5 +113,262 @@ def config_reference() -> None:
         click.echo(f"| `VIGIL_{name.upper()}` | `{default}` | {description} |")
 
 
+# ---------------------------------------------------------------- offline scoring: classify, eval
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from classifiers.base import Classifier, Scores
+
+CLASSIFY_CHUNK = 512
+"""Lines read, normalized and scored together by ``vigil classify`` (``--batch``)."""
+
+
+class _BadLine(Exception):
+    """An input line of ``vigil classify`` that cannot be scored (reported, then skipped)."""
+
+
+def _load_onnx_classifier(settings: Settings) -> Classifier:
+    """The model in ``settings.model_dir``; a missing or tampered model is a one-line error."""
+    from classifiers.manifest import ModelIntegrityError
+    from classifiers.onnx_classifier import OnnxClassifier
+
+    try:
+        return OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
+    except (ModelIntegrityError, OSError) as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
+
+
+def _score_texts(
+    classifier: Classifier, texts: list[str], max_chars: int, *, dedupe: bool = False
+) -> Scores:
+    """Scores of ``texts`` prepared exactly as the pipeline does: prefix, then normalize.
+
+    With ``dedupe`` identical prepared texts are scored once (a chunk of chat often repeats
+    short messages). Returns a float32 array of shape ``(len(texts), len(categories))``.
+    """
+    import numpy as np
+
+    from classifiers.normalize import normalize_text
+
+    prepared = [normalize_text(t[:max_chars]) for t in texts]
+    if dedupe:
+        slots: dict[str, int] = {}
+        index = [slots.setdefault(t, len(slots)) for t in prepared]
+        scores = classifier.predict(list(slots))[np.asarray(index, dtype=np.int64)]
+    else:
+        scores = classifier.predict(prepared)
+    if scores.shape != (len(texts), len(classifier.categories)) or not np.isfinite(scores).all():
+        raise click.ClickException(
+            f"model {classifier.version} returned shape {scores.shape} for {len(texts)} texts, "
+            "or non-finite scores"
+        )
+    return scores
+
+
+def _classify_line(raw: bytes, first: bool) -> str:
+    """The text of one input line: a JSON object's string ``content``, else the line itself."""
+    import orjson
+
+    line = raw.rstrip(b"\r\n")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadLine(f"not valid UTF-8 (byte {exc.start})") from None
+    if first:
+        text = text.removeprefix("\ufeff")
+    if text.lstrip().startswith("{"):
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text  # looks like JSON but is not: plain text
+        if isinstance(obj, dict):
+            content = obj.get("content")
+            if not isinstance(content, str):
+                raise _BadLine("JSON object without a string 'content' field")
+            return content
+    return text
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="File with one message per line (default: stdin).",
+)
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=CLASSIFY_CHUNK,
+    show_default=True,
+    help="Lines read and scored per chunk.",
+)
+def classify(input_path: Path | None, model_dir: Path | None, batch: int) -> None:
+    """Score messages offline: one message per input line, one JSON object per output line.
+
+    A line is a JSON object with a string "content" field, or else plain text. Output, in
+    input order: {"text": ..., "scores": {category: probability}, "flagged": [category, ...]}
+    where flagged lists the categories scoring at least the model's threshold. A JSON object
+    without a string "content" is reported on stderr with its line number and skipped; the
+    exit status is then 1.
+    """
+    import itertools
+    import os
+
+    import orjson
+
+    settings = load_settings(model_dir=model_dir)
+    classifier = _load_onnx_classifier(settings)
+    categories: tuple[str, ...] = tuple(classifier.categories)
+    thresholds = [classifier.thresholds[c] for c in categories]
+    if input_path is None or str(input_path) == "-":
+        name, source = "stdin", sys.stdin.buffer
+    else:
+        name, source = str(input_path), input_path.open("rb")
+    out = sys.stdout.buffer
+    bad = 0
+    lineno = 0
+    try:
+        with source:
+            while chunk := list(itertools.islice(source, batch)):
+                texts: list[str] = []
+                for raw in chunk:
+                    lineno += 1
+                    try:
+                        texts.append(_classify_line(raw, lineno == 1))
+                    except _BadLine as exc:
+                        bad += 1
+                        click.echo(f"{name}:{lineno}: {exc}", err=True)
+                if not texts:
+                    continue
+                scores = _score_texts(
+                    classifier, texts, settings.max_content_chars, dedupe=True
+                ).tolist()
+                out.write(
+                    b"".join(
+                        orjson.dumps(
+                            {
+                                "text": text,
+                                "scores": dict(zip(categories, row, strict=True)),
+                                "flagged": [
+                                    c
+                                    for c, v, t in zip(categories, row, thresholds, strict=True)
+                                    if v >= t
+                                ],
+                            },
+                            option=orjson.OPT_APPEND_NEWLINE,
+                        )
+                        for text, row in zip(texts, scores, strict=True)
+                    )
+                )
+                out.flush()
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other filters do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    if bad:
+        click.echo(f"{name}: {bad} of {lineno} lines could not be scored", err=True)
+        sys.exit(1)
+
+
+def _read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
+    """Texts and 0/1 labels of a CSV with a ``text,label`` header; bad rows name their line."""
+    import csv
+
+    texts: list[str] = []
+    labels: list[int] = []
+    line = 1
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise click.ClickException(f"{path}: empty file; expected a header text,label")
+            columns = [h.strip().lower() for h in header]
+            if "text" not in columns or "label" not in columns:
+                raise click.ClickException(
+                    f"{path}:1: expected a header with columns text,label, got {header!r}"
+                )
+            text_at, label_at = columns.index("text"), columns.index("label")
+            end = reader.line_num
+            for row in reader:
+                line, end = end + 1, reader.line_num
+                if not row:
+                    continue  # blank line
+                if len(row) != len(columns):
+                    raise click.ClickException(
+                        f"{path}:{line}: expected {len(columns)} fields, got {len(row)}"
+                    )
+                label = row[label_at].strip()
+                if label not in ("0", "1"):
+                    raise click.ClickException(
+                        f"{path}:{line}: label must be 0 or 1, got {label!r}"
+                    )
+                texts.append(row[text_at])
+                labels.append(int(label))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path}: not valid UTF-8 ({exc.reason})") from None
+    except csv.Error as exc:
+        raise click.ClickException(f"{path}:{line}: malformed CSV: {exc}") from None
+    if not texts:
+        raise click.ClickException(f"{path}: no data rows")
+    return texts, labels
+
+
+@main.command("eval")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV with a header and columns text,label (1 = harmful, 0 = not).",
+)
+@click.option("--category", required=True, help="The model category the labels are for.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None)
+def evaluate_model(data: Path, category: str, model_dir: Path | None) -> None:
+    """Evaluate one category of the model on a labelled CSV; print one JSON object.
+
+    Keys: n, positives, precision, recall, f1 (positive class, at the model's threshold),
+    macro_f1 (mean F1 of both classes), roc_auc (null if the data has one class), threshold,
+    texts_per_s (normalization + inference), model_version, category.
+    """
+    import time
+
+    import numpy as np
+    import orjson
+
+    from classifiers.evaluate import binary_report
+
+    settings = load_settings(model_dir=model_dir)
+    texts, labels = _read_labelled_csv(data)
+    classifier = _load_onnx_classifier(settings)
+    if category not in classifier.categories:
+        raise click.ClickException(
+            f"unknown category {category!r}; model {classifier.version} scores: "
+            + ", ".join(classifier.categories)
+        )
+    column = classifier.categories.index(category)
+    started = time.perf_counter()
+    scores = [
+        _score_texts(classifier, texts[i : i + CLASSIFY_CHUNK], settings.max_content_chars)
+        for i in range(0, len(texts), CLASSIFY_CHUNK)
+    ]
+    elapsed = time.perf_counter() - started
+    report = binary_report(
+        labels, np.concatenate(scores)[:, column], classifier.thresholds[category]
+    )
+    if report.roc_auc is None:
+        click.echo("warning: roc_auc is undefined: the data has only one class", err=True)
+    result = {
+        **report.to_dict(),
+        "texts_per_s": round(len(texts) / elapsed, 1) if elapsed > 0 else None,
+        "model_version": classifier.version,
+        "category": category,
+    }
+    click.echo(orjson.dumps(result).decode())
+
+
 if __name__ == "__main__":
     main()
