@@ -101,7 +101,7 @@ import logging
 import re
 import unicodedata
 
-__all__ = ["CONFUSABLES", "DOUBLE_LETTER_WORDS", "normalize_text"]
+__all__ = ["CONFUSABLES", "DOUBLE_LETTER_WORDS", "normalize_text", "prepare_content"]
 
 
 log = logging.getLogger(__name__)
@@ -689,3 +689,10 @@ def normalize_text(text: str) -> str:
             type(exc).__name__,
         )
         return _baseline(text)
+
+
+def prepare_content(content: str, max_chars: int) -> tuple[str, bool]:
+    """What the classifier scores for ``content``: the normalized first ``max_chars``
+    characters, and whether the content was longer (scored on its prefix, never dropped)."""
+    truncated = len(content) > max_chars
+    return normalize_text(content[:max_chars] if truncated else content), truncated

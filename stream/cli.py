@@ -149,9 +149,9 @@ def _score_texts(
     """
     import numpy as np
 
-    from classifiers.normalize import normalize_text
+    from classifiers.normalize import prepare_content
 
-    prepared = [normalize_text(t[:max_chars]) for t in texts]
+    prepared = [prepare_content(t, max_chars)[0] for t in texts]
     if dedupe:
         slots: dict[str, int] = {}
         index = [slots.setdefault(t, len(slots)) for t in prepared]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from classifiers.base import Classifier, Scores
-from classifiers.normalize import normalize_text
+from classifiers.normalize import prepare_content
 from policies.base import ALLOW, Policy
 from stream.dead_letter import dead_letter, sanitize
 from stream.decode import DecodeError, decode_message
@@ -139,11 +139,10 @@ class BatchProcessor:
 
         valid: list[_Valid] = []
         for record, event in events:
-            truncated = len(event.content) > s.max_content_chars
+            text, truncated = prepare_content(event.content, s.max_content_chars)
             if truncated:
                 m.truncated.inc()
-            content = event.content[: s.max_content_chars] if truncated else event.content
-            valid.append(_Valid(record, event, normalize_text(content), truncated))
+            valid.append(_Valid(record, event, text, truncated))
         t2 = time.perf_counter()
 
         scored = await self._classify(valid, out)
