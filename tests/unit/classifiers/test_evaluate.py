@@ -121,6 +121,7 @@ def test_bool_labels_are_accepted() -> None:
 
 def test_matches_scikit_learn() -> None:
     from sklearn import metrics
+
     rng = np.random.default_rng(11)
     for threshold in (0.3, 0.5, 0.7):
         y = rng.integers(0, 2, size=300)
