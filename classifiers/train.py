@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     history: list[dict[str, Any]] = []
     best: tuple[float, dict[str, torch.Tensor]] | None = None
     for epoch in range(args.epochs):
+        epoch_started = time.time()
         model.train()
         order = rng.permutation(len(train_ids))
         total = 0.0
@@ -225,10 +226,19 @@ def main(argv: list[str] | None = None) -> int:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
+        train_seconds = time.time() - epoch_started
         val_auc = aucs(val.labels, logits_of(model, val_ids, device))
         mean_auc = float(np.mean(list(val_auc.values())))
-        history.append({"epoch": epoch + 1, "train_loss": total / len(order), "val_auc": val_auc})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(order),
+                "val_auc": val_auc,
+                "train_seconds": round(train_seconds, 1),
+                "train_examples_per_s": round(len(order) / train_seconds, 1),
+            }
+        )
         print(json.dumps(history[-1]), flush=True)
         if best is None or mean_auc > best[0]:
             best = (mean_auc, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
