@@ -34,3 +34,19 @@ class Classifier(Protocol):
     def predict(self, texts: Sequence[str]) -> Scores:
         """Return calibrated probabilities for ``texts``; an empty batch gives shape (0, k)."""
         ...
+
+
+class ClassifierOutputError(RuntimeError):
+    """A classifier broke its contract: not one finite row per text and category."""
+
+
+def predict_checked(classifier: Classifier, texts: Sequence[str]) -> Scores:
+    """``classifier.predict(texts)``, refusing output that breaks the protocol's contract."""
+    scores = classifier.predict(texts)
+    k = len(classifier.categories)
+    if scores.shape != (len(texts), k) or not np.isfinite(scores).all():
+        raise ClassifierOutputError(
+            f"{classifier.version} returned shape {scores.shape} for {len(texts)} texts and "
+            f"{k} categories, or non-finite values"
+        )
+    return scores

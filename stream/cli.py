@@ -11,6 +11,8 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from classifiers.base import Classifier, ClassifierOutputError
+from classifiers.offline import InputError, read_labelled_csv, score_texts, text_of_line
 from stream.settings import Settings
 
 
@@ -115,17 +117,8 @@ def config_reference() -> None:
 
 # ---------------------------------------------------------------- offline scoring: classify, eval
 
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from classifiers.base import Classifier, Scores
-
 CLASSIFY_CHUNK = 512
 """Lines read, normalized and scored together by ``vigil classify`` (``--batch``)."""
-
-
-class _BadLine(Exception):
-    """An input line of ``vigil classify`` that cannot be scored (reported, then skipped)."""
 
 
 def _load_onnx_classifier(settings: Settings) -> Classifier:
@@ -137,57 +130,6 @@ def _load_onnx_classifier(settings: Settings) -> Classifier:
         return OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
     except (ModelIntegrityError, OSError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
-
-
-def _score_texts(
-    classifier: Classifier, texts: list[str], max_chars: int, *, dedupe: bool = False
-) -> Scores:
-    """Scores of ``texts`` prepared exactly as the pipeline does: prefix, then normalize.
-
-    With ``dedupe`` identical prepared texts are scored once (a chunk of chat often repeats
-    short messages). Returns a float32 array of shape ``(len(texts), len(categories))``.
-    """
-    import numpy as np
-
-    from classifiers.normalize import prepare_content
-
-    prepared = [prepare_content(t, max_chars)[0] for t in texts]
-    if dedupe:
-        slots: dict[str, int] = {}
-        index = [slots.setdefault(t, len(slots)) for t in prepared]
-        scores = classifier.predict(list(slots))[np.asarray(index, dtype=np.int64)]
-    else:
-        scores = classifier.predict(prepared)
-    if scores.shape != (len(texts), len(classifier.categories)) or not np.isfinite(scores).all():
-        raise click.ClickException(
-            f"model {classifier.version} returned shape {scores.shape} for {len(texts)} texts, "
-            "or non-finite scores"
-        )
-    return scores
-
-
-def _classify_line(raw: bytes, first: bool) -> str:
-    """The text of one input line: a JSON object's string ``content``, else the line itself."""
-    import orjson
-
-    line = raw.rstrip(b"\r\n")
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _BadLine(f"not valid UTF-8 (byte {exc.start})") from None
-    if first:
-        text = text.removeprefix("\ufeff")
-    if text.lstrip().startswith("{"):
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return text  # looks like JSON but is not: plain text
-        if isinstance(obj, dict):
-            content = obj.get("content")
-            if not isinstance(content, str):
-                raise _BadLine("JSON object without a string 'content' field")
-            return content
-    return text
 
 
 @main.command()
@@ -238,15 +180,13 @@ def classify(input_path: Path | None, model_dir: Path | None, batch: int) -> Non
                 for raw in chunk:
                     lineno += 1
                     try:
-                        texts.append(_classify_line(raw, lineno == 1))
-                    except _BadLine as exc:
+                        texts.append(text_of_line(raw, lineno == 1))
+                    except InputError as exc:
                         bad += 1
                         click.echo(f"{name}:{lineno}: {exc}", err=True)
                 if not texts:
                     continue
-                scores = _score_texts(
-                    classifier, texts, settings.max_content_chars, dedupe=True
-                ).tolist()
+                scores = _score(classifier, texts, settings.max_content_chars, dedupe=True).tolist()
                 out.write(
                     b"".join(
                         orjson.dumps(
@@ -274,48 +214,18 @@ def classify(input_path: Path | None, model_dir: Path | None, batch: int) -> Non
         sys.exit(1)
 
 
-def _read_labelled_csv(path: Path) -> tuple[list[str], list[int]]:
-    """Texts and 0/1 labels of a CSV with a ``text,label`` header; bad rows name their line."""
-    import csv
-
-    texts: list[str] = []
-    labels: list[int] = []
-    line = 1
+def _score(classifier: Classifier, texts: list[str], max_chars: int, dedupe: bool = False) -> Any:
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise click.ClickException(f"{path}: empty file; expected a header text,label")
-            columns = [h.strip().lower() for h in header]
-            if "text" not in columns or "label" not in columns:
-                raise click.ClickException(
-                    f"{path}:1: expected a header with columns text,label, got {header!r}"
-                )
-            text_at, label_at = columns.index("text"), columns.index("label")
-            end = reader.line_num
-            for row in reader:
-                line, end = end + 1, reader.line_num
-                if not row:
-                    continue  # blank line
-                if len(row) != len(columns):
-                    raise click.ClickException(
-                        f"{path}:{line}: expected {len(columns)} fields, got {len(row)}"
-                    )
-                label = row[label_at].strip()
-                if label not in ("0", "1"):
-                    raise click.ClickException(
-                        f"{path}:{line}: label must be 0 or 1, got {label!r}"
-                    )
-                texts.append(row[text_at])
-                labels.append(int(label))
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path}: not valid UTF-8 ({exc.reason})") from None
-    except csv.Error as exc:
-        raise click.ClickException(f"{path}:{line}: malformed CSV: {exc}") from None
-    if not texts:
-        raise click.ClickException(f"{path}: no data rows")
-    return texts, labels
+        return score_texts(classifier, texts, max_chars, dedupe=dedupe)
+    except ClassifierOutputError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _labelled_csv(path: Path) -> tuple[list[str], list[int]]:
+    try:
+        return read_labelled_csv(path)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("eval")
@@ -342,7 +252,7 @@ def evaluate_model(data: Path, category: str, model_dir: Path | None) -> None:
     from classifiers.evaluate import binary_report
 
     settings = load_settings(model_dir=model_dir)
-    texts, labels = _read_labelled_csv(data)
+    texts, labels = _labelled_csv(data)
     classifier = _load_onnx_classifier(settings)
     if category not in classifier.categories:
         raise click.ClickException(
@@ -352,7 +262,7 @@ def evaluate_model(data: Path, category: str, model_dir: Path | None) -> None:
     column = classifier.categories.index(category)
     started = time.perf_counter()
     scores = [
-        _score_texts(classifier, texts[i : i + CLASSIFY_CHUNK], settings.max_content_chars)
+        _score(classifier, texts[i : i + CLASSIFY_CHUNK], settings.max_content_chars)
         for i in range(0, len(texts), CLASSIFY_CHUNK)
     ]
     elapsed = time.perf_counter() - started

@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-import numpy as np
-
-from classifiers.base import Classifier, Scores
+from classifiers.base import Classifier, Scores, predict_checked
 from classifiers.normalize import prepare_content
 from policies.base import ALLOW, Policy
 from stream.dead_letter import dead_letter, sanitize
@@ -36,10 +34,6 @@ class _Valid:
     event: MessageEvent
     text: str
     truncated: bool
-
-
-class ClassifierOutputError(Exception):
-    """The classifier returned something other than one finite row per text."""
 
 
 class BatchProcessor:
@@ -83,14 +77,7 @@ class BatchProcessor:
 
     async def _predict(self, texts: Sequence[str]) -> Scores:
         loop = asyncio.get_running_loop()
-        scores = await loop.run_in_executor(self._executor, self.classifier.predict, texts)
-        k = len(self.classifier.categories)
-        if scores.shape != (len(texts), k) or not np.isfinite(scores).all():
-            raise ClassifierOutputError(
-                f"classifier returned shape {scores.shape} for {len(texts)} texts and {k} "
-                "categories, or non-finite values"
-            )
-        return scores
+        return await loop.run_in_executor(self._executor, predict_checked, self.classifier, texts)
 
     async def _classify(
         self, valid: list[_Valid], out: list[OutboundRecord]
