@@ -125,6 +125,18 @@ def write_model_dir(out: Path, model: Path, tokenizer: Path, manifest: dict[str,
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
+def write_reference(path: Path, texts: list[str], probs: FloatArray, version: str) -> None:
+    """A seeded sample of held-out texts with the fp32 PyTorch model's probabilities."""
+    idx = sorted(np.random.default_rng(5).choice(len(texts), 64, replace=False).tolist())
+    reference = {
+        "model_version": version,
+        "source": "PyTorch fp32 (classifiers.export.load_trained) on held-out test texts",
+        "texts": [texts[i] for i in idx],
+        "probabilities": [[round(float(v), 7) for v in probs[i]] for i in idx],
+    }
+    path.write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def per_dataset_auc(part: Part, probs: FloatArray) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
     sources = np.array(part.source)
@@ -149,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--base", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--reference-out",
+        type=Path,
+        default=None,
+        help="write 64 test texts with PyTorch fp32 probabilities (the CI parity fixture)",
+    )
     args = parser.parse_args(argv)
     started = time.time()
     torch.set_num_threads(2)
@@ -197,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             got = fp32.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
             parity = max(parity, float(np.abs(got - test_torch[i]).max()))
 
+        thr = np.array([thresholds[c] for c in CATEGORIES], dtype=np.float32)
+        agreement = ((test_torch >= thr) == (test_int8 >= thr)).mean(axis=0)
+        if args.reference_out:
+            write_reference(args.reference_out, test.texts, test_torch, int8.version)
         auc_torch = aucs(test.labels, test_torch)
         auc_int8 = aucs(test.labels, test_int8)
         metrics = {
@@ -209,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             "int8_minus_fp32_auc": {c: round(auc_int8[c] - auc_torch[c], 4) for c in CATEGORIES},
             "fp32_onnx_vs_pytorch_max_abs_diff": parity,
             "int8_vs_fp32_prob_max_abs_diff": float(np.abs(test_int8 - test_torch).max()),
+            "int8_fp32_label_agreement": {
+                c: round(float(agreement[j]), 4) for j, c in enumerate(CATEGORIES)
+            },
         }
         manifest.update(
             thresholds=thresholds,
