@@ -15,11 +15,11 @@ Pipeline per :meth:`OnnxClassifier.predict` call:
 
 Batch dependence: a dynamically quantized (int8) graph computes activation scales per
 *tensor*, i.e. per sub-batch, so with ``max_batch > 1`` a text's int8 score moves with the
-other texts (and padding) it is batched with -- measured up to ~0.1-0.2 in probability on
-the interim model (``metrics.batch_dependence`` in its ``manifest.json``). With
+other texts (and padding) it is batched with -- measured up to ~0.16 in probability on the
+first shipped model (see the model card's "Runtime" note). With
 ``max_batch=1`` every text is run alone and unpadded, so its score is a deterministic
-function of the text; on short chat messages on a 2-core CPU it is within ~10-25 % of the
-fastest sub-batch size (4) and 2-3x faster than one padded batch of 32.
+function of the text; on short chat messages on a 2-core CPU it is 2x faster than one padded
+batch of 32 (``bench/classifier_speed.py``).
 ``max_batch=None`` (the default) uses the manifest's ``max_batch``, which the build sets to
 1 for int8 models.
 """
@@ -49,7 +49,7 @@ from classifiers.manifest import (
 DEFAULT_MODEL_DIR: Path = (
     Path(__file__).resolve().parent.parent / "onnx_models" / "minilm-multitask-v2"
 )
-"""The shipped interim model (resolved relative to this source checkout)."""
+"""The shipped default model (resolved relative to this source checkout)."""
 
 OUTPUT_NAME = "probabilities"
 FALLBACK_MAX_BATCH = 64
@@ -248,7 +248,7 @@ def load_classifier(
     inter_op_threads: int = 1,
     max_batch: int | None = None,
 ) -> OnnxClassifier:
-    """Load and verify the classifier in ``model_dir`` (default: the shipped interim model).
+    """Load and verify the classifier in ``model_dir`` (default: the shipped model).
 
     ``max_batch=None`` uses the model manifest's recommended sub-batch size.
     """

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 N = 10_000
 # The shipped int8 model scores one text per ONNX run, so a score depends only on its text
-# (the model card's "Batch dependence"); only float noise remains.
+# (the model card's "Runtime" note); only float noise remains.
 SCORE_TOLERANCE = 1e-5
 
 
