@@ -174,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--max-train", type=int, default=None, help="cap per dataset (CPU runs)")
+    parser.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        metavar="CATEGORY:DATASET",
+        help="ablation: do not train CATEGORY on DATASET (validation and test unchanged)",
+    )
     args = parser.parse_args(argv)
 
     started = time.time()
@@ -188,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_train:
         caps["max_train"] = args.max_train
     train, val, test = (gather(datasets, w, **caps) for w in ("train", "val", "test"))
+    for item in args.mask:
+        category, _, dataset = item.partition(":")
+        rows = np.array([s == dataset for s in train.source])
+        train.labels[rows, CATEGORIES.index(category)] = UNKNOWN
     train_ids, val_ids, test_ids = (
         encode(tokenizer, p.texts, args.max_length) for p in (train, val, test)
     )
@@ -272,6 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         "temperatures": temperatures,
         "thresholds": thresholds,
         "test_auc_pytorch_fp32": aucs(test.labels, test_probs.astype(np.float32)),
+        "test_auc_pytorch_fp32_by_dataset": {
+            name: {
+                c: float(roc_auc_score(test.labels[rows, j][known], test_probs[rows, j][known]))
+                for j, c in enumerate(CATEGORIES)
+                if (known := test.labels[rows, j] != UNKNOWN).any()
+            }
+            for name in dict.fromkeys(test.source)
+            if (rows := np.array([s == name for s in test.source])).any()
+        },
         "wall_seconds": round(time.time() - started, 1),
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
