@@ -137,7 +137,7 @@ def to_markdown(rows: Sequence[Row], version: str, normalize: bool) -> str:
     return "\n".join(lines)
 
 
-def _load_peer() -> tuple[Predictor, str]:
+def load_peer() -> tuple[Predictor, str]:
     try:
         module = importlib.import_module("profanity_check")
         version = importlib.metadata.version(PEER)
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         parser.error(f"--data {args.data} is not a directory")
-    predict, version = _load_peer()
+    predict, version = load_peer()
     try:
         datasets = load_all(args.data)
     except (OSError, ValueError, KeyError) as exc:

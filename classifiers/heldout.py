@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.baseline import held_out_test
+from classifiers.baseline import held_out_test, load_peer
 from classifiers.evaluate import BinaryReport, binary_report
 from classifiers.normalize import normalize_text
 from classifiers.onnx_classifier import OnnxClassifier
@@ -27,10 +27,8 @@ from stream.settings import Settings
 
 def _peer() -> Any:
     try:
-        from classifiers.baseline import _load_peer
-
-        return _load_peer()
-    except SystemExit:
+        return load_peer()
+    except SystemExit:  # the peer is not installed: report the model alone
         return None
 
 

@@ -13,7 +13,7 @@ on validation logits. Thresholds: F1-optimal on calibrated validation probabilit
 Writes to ``--out``: ``weights.pt`` (fp16 state dict of the selected epoch), ``train.json``
 (hyper-parameters, per-epoch validation AUC, temperatures, thresholds, wall time, device)
 and ``test_probs.npy`` (calibrated fp32 PyTorch probabilities on the test split, in the
-order of :func:`held_out`, for the int8 parity check in :mod:`classifiers.export`).
+order of the test split's datasets, for the int8 parity check in :mod:`classifiers.export`).
 """
 
 from __future__ import annotations
@@ -84,11 +84,6 @@ def gather(datasets: list[Dataset], which: str, **caps: int) -> Part:
         labels.append(ds.labels[idx])
         source.extend([ds.name] * len(idx))
     return Part(texts, np.concatenate(labels), source)
-
-
-def held_out(data: Path) -> Part:
-    """The fixed test split of every dataset, in dataset order (never used for training)."""
-    return gather(load_all(data), "test", max_val=1500)
 
 
 def encode(tokenizer: Tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
