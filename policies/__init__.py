@@ -1,6 +1,23 @@
-"""Policy layer: turns an event and its classifier scores into a verdict."""
+"""Vigil's policy layer: rule files, the engine that runs them, and the tools around them."""
 
-from policies.base import ALLOW, Policy, RuleMatch, Verdict
-from policies.thresholds import PolicyError, ThresholdPolicy
+from policies.base import (
+    ACTION_RANK,
+    ALLOW,
+    Policy,
+    PolicyError,
+    PolicyInput,
+    RuleMatch,
+    Verdict,
+    decide_and_remember,
+)
 
-__all__ = ["ALLOW", "Policy", "PolicyError", "RuleMatch", "ThresholdPolicy", "Verdict"]
+__all__ = [
+    "ACTION_RANK",
+    "ALLOW",
+    "Policy",
+    "PolicyError",
+    "PolicyInput",
+    "RuleMatch",
+    "Verdict",
+    "decide_and_remember",
+]

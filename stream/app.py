@@ -16,14 +16,20 @@ from typing import Any
 
 import faust
 
+from policies.base import Policy
+from stream.author_history import TableHistoryStore, history_table
 from stream.components import build_classifier, build_policy
 from stream.metrics import PipelineMetrics
+from stream.policy_reload import PolicyReloader
 from stream.processor import BatchProcessor
 from stream.records import InboundRecord, SourcePosition
 from stream.settings import Settings
 from stream.sink import KafkaSink, RetryPolicy, Sink, TopicRouter
 
 log = logging.getLogger(__name__)
+
+HISTORY_SWEEP_SECONDS = 600.0
+"""How often author histories with nothing recent are deleted from the table."""
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
@@ -155,6 +161,32 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]  # faust types it loosely
     async def export_lag() -> None:
         await lag.refresh(app.consumer, settings.input_topic)
+
+    history = TableHistoryStore(history_table(app, settings.partitions))
+    processor.history = history
+
+    @app.timer(interval=HISTORY_SWEEP_SECONDS)  # type: ignore[untyped-decorator]
+    async def sweep_history() -> None:
+        keep = processor.policy.history_seconds
+        if keep > 0:
+            history.sweep(time.time(), keep)
+
+    if settings.policy_reload_seconds > 0 and not settings.policy_factory:
+
+        def install(policy: Policy) -> None:
+            processor.policy = policy
+
+        reloader = PolicyReloader(
+            settings.policy_path,
+            processor.classifier.categories,
+            lambda: processor.policy,
+            install,
+            metrics,
+        )
+
+        @app.timer(interval=settings.policy_reload_seconds)  # type: ignore[untyped-decorator]
+        async def reload_policy() -> None:
+            await reloader.check()
 
     return app
 

@@ -58,7 +58,7 @@ def worker(**flags: Any) -> None:
     settings = load_settings(**flags)
     _logging(settings.log_level)
     from classifiers.manifest import ModelIntegrityError
-    from policies.thresholds import PolicyError
+    from policies.base import PolicyError
     from stream.app import run_worker
     from stream.components import ComponentError
 
@@ -278,6 +278,143 @@ def evaluate_model(data: Path, category: str, model_dir: Path | None) -> None:
         "category": category,
     }
     click.echo(orjson.dumps(result).decode())
+
+
+# ------------------------------------------------------- policy authoring: lint, test, backtest
+
+
+def _categories(model_dir: Path | None) -> tuple[str, ...]:
+    """The categories the model scores, from its manifest (no model loading needed)."""
+    from classifiers.manifest import Manifest, ModelIntegrityError
+
+    settings = load_settings(model_dir=model_dir)
+    try:
+        return tuple(Manifest.load(settings.model_dir).categories)
+    except (ModelIntegrityError, OSError) as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
+
+
+def _report_diagnostics(diagnostics: list[Any]) -> int:
+    """Print diagnostics to stderr; the number of errors among them."""
+    for d in diagnostics:
+        click.echo(d.format(), err=True)
+    return sum(1 for d in diagnostics if d.level == "error")
+
+
+def _engine(path: Path, categories: tuple[str, ...]) -> Any:
+    from policies.engine import RuleEngine
+    from policies.ruleset import load_rules
+
+    loaded = load_rules(path, categories)
+    errors = _report_diagnostics(loaded.diagnostics)
+    if loaded.ruleset is None:
+        raise click.ClickException(f"{path}: {errors} error(s); run 'vigil policy lint {path}'")
+    return RuleEngine(loaded.ruleset)
+
+
+rules_argument = click.argument("path", type=click.Path(path_type=Path))
+model_option = click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), default=None,
+    help="Model directory whose categories rules may use (default: the shipped model).",
+)  # fmt: skip
+
+
+@main.group()
+def policy() -> None:
+    """Author policy rules: lint, test and backtest them before they go live."""
+
+
+@policy.command("lint")
+@rules_argument
+@model_option
+def policy_lint(path: Path, model_dir: Path | None) -> None:
+    """Check a rules directory (or one rule file) and its lists; exit 1 on any error.
+
+    Every problem is printed as FILE:LINE:COLUMN: LEVEL: MESSAGE with a hint.
+    """
+    from policies.ruleset import load_rules
+
+    loaded = load_rules(path, _categories(model_dir))
+    errors = _report_diagnostics(loaded.diagnostics)
+    warnings = len(loaded.diagnostics) - errors
+    if errors:
+        click.echo(f"{path}: {errors} error(s), {warnings} warning(s)", err=True)
+        sys.exit(1)
+    assert loaded.ruleset is not None
+    rs = loaded.ruleset
+    click.echo(
+        f"{path}: ok ({len(rs.rules)} rules, {len(rs.lists)} lists, {len(rs.ladders)} ladders, "
+        f"{warnings} warning(s)); version {rs.version}"
+    )
+
+
+@policy.command("test")
+@rules_argument
+@model_option
+def policy_test(path: Path, model_dir: Path | None) -> None:
+    """Run the rule tests in PATH/tests/*.yaml; exit 1 if any case fails."""
+    from policies.testing import run_tests
+
+    engine = _engine(path, _categories(model_dir))
+    results, problems = run_tests(path, engine)
+    errors = _report_diagnostics(problems)
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        click.echo(f"FAIL {r.file}:{r.line}: {r.name}")
+        for failure in r.failures:
+            click.echo(f"    {failure}")
+        for m in r.verdict.matches:
+            state = "enforced" if m.enforced else "shadow"
+            click.echo(f"    matched {m.rule_id} ({state}) → {m.action}: {m.reason}")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed ({engine.version})")
+    if failed or errors:
+        sys.exit(1)
+
+
+@policy.command("backtest")
+@click.option("--rules", "rules_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+    help="CSV with a text column, or JSON lines (message events or {content}); label optional.",
+)  # fmt: skip
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="Rules to compare against (e.g. the ones live now).")  # fmt: skip
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def policy_backtest(
+    rules_path: Path, data: Path, baseline: Path | None, model_dir: Path | None, as_json: bool
+) -> None:
+    """Replay messages through the classifier and the rules, as the worker would.
+
+    Prints matches per rule, precision and recall per rule where the data has labels, and
+    with --baseline the messages whose action changes, grouped by old → new action.
+    """
+    import orjson
+
+    from policies.backtest import backtest, read_samples
+
+    settings = load_settings(model_dir=model_dir)
+    try:
+        samples = read_samples(data)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    classifier = _load_onnx_classifier(settings)
+    engine = _engine(rules_path, tuple(classifier.categories))
+    old = _engine(baseline, tuple(classifier.categories)) if baseline else None
+    rules = [(r.spec.id, r.spec.mode) for r in engine.ruleset.rules]
+    try:
+        report = backtest(
+            classifier, engine, samples, rules=rules, baseline=old,
+            max_chars=settings.max_content_chars,
+        )  # fmt: skip
+    except ClassifierOutputError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(orjson.dumps(report.to_dict()).decode())
+        return
+    from policies.report import print_report
+
+    print_report(report)
 
 
 if __name__ == "__main__":

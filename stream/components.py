@@ -45,6 +45,6 @@ def build_policy(settings: Settings, categories: tuple[str, ...]) -> Policy:
         if not isinstance(built, Policy):
             raise ComponentError(f"{settings.policy_factory} did not return a Policy")
         return built
-    from policies.thresholds import ThresholdPolicy
+    from policies.engine import RuleEngine
 
-    return ThresholdPolicy.load(settings.policy_path, categories)
+    return RuleEngine.load(settings.policy_path, categories)

@@ -6,6 +6,8 @@ rule set, partitions), never from message, author or channel ids.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 _LATENCY_BUCKETS = (
@@ -48,6 +50,27 @@ class PipelineMetrics:
             "vigil_actions_total", "Enforcement actions produced, by action and rule.",
             ["action", "rule"], registry=r,
         )  # fmt: skip
+        self.rule_matches = Counter(
+            "vigil_rule_matches_total",
+            "Rule matches by rule and mode (enforce or shadow); shadow matches never act.",
+            ["rule", "mode"],
+            registry=r,
+        )
+        self.rule_errors = Counter(
+            "vigil_rule_errors_total",
+            "Rule conditions that failed to evaluate (the rule counts as not matched).",
+            ["rule"],
+            registry=r,
+        )
+        self.policy_reloads = Counter(
+            "vigil_policy_reloads_total", "Rule sets loaded by hot reload and now running.",
+            registry=r,
+        )  # fmt: skip
+        self.policy_reload_failures = Counter(
+            "vigil_policy_reload_failures_total",
+            "Changed rule sets rejected by hot reload (the last good set keeps running).",
+            registry=r,
+        )
         self.end_to_end_latency = Histogram(
             "vigil_end_to_end_latency_seconds",
             "Time from the input's Kafka timestamp to its decision being acknowledged by Kafka.",
@@ -78,6 +101,14 @@ class PipelineMetrics:
         self.policy_info = Info("vigil_policy", "The loaded policy rule set.", registry=r)
         for stage in STAGES:
             self.stage_duration.labels(stage=stage)
+        self._rule_children: dict[tuple[str, str], Any] = {}
+
+    def rule_matched(self, rule: str, mode: str) -> None:
+        """Count one rule match; children are cached (labels() costs ~1 µs, matches are many)."""
+        child = self._rule_children.get((rule, mode))
+        if child is None:
+            child = self._rule_children[(rule, mode)] = self.rule_matches.labels(rule, mode)
+        child.inc()
 
     def serve(self, host: str, port: int) -> None:
         """Expose ``/metrics`` on ``host:port`` from a daemon thread."""

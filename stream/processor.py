@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 from classifiers.base import Classifier, Scores, predict_checked
 from classifiers.normalize import prepare_content
-from policies.base import ALLOW, Policy
+from policies.base import ALLOW, Policy, PolicyInput, decide_and_remember
+from policies.state import HistoryStore
 from stream.dead_letter import dead_letter, sanitize
 from stream.decode import DecodeError, decode_message
 from stream.metrics import PipelineMetrics
 from stream.outputs import Scored, encode_outputs
-from stream.records import InboundRecord, MessageEvent, OutboundRecord
+from stream.records import InboundRecord, MessageEvent, OutboundRecord, event_time
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,14 @@ class BatchProcessor:
         settings: Settings,
         metrics: PipelineMetrics,
         executor: Executor,
+        history: HistoryStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.classifier = classifier
         self.policy = policy
+        """Swapped by the hot reloader; read once per batch, so a batch sees one rule set."""
+        self.history = history
+        """Per-author state; None runs history-reading rules on an empty history."""
         self._settings = settings
         self._metrics = metrics
         self._executor = executor
@@ -140,11 +145,18 @@ class BatchProcessor:
         decided: list[tuple[InboundRecord, Scored]] = []
         for v, row in scored:
             score_map = {c: float(row[i]) for i, c in enumerate(categories)}
+            query = PolicyInput(
+                v.event, score_map, v.text, event_time(v.event, v.record.source, received_at)
+            )
             try:
-                verdict = policy.decide(v.event, score_map)
+                verdict = decide_and_remember(policy, self.history, query)
             except Exception as exc:
                 out.append(self._dead(v.record, "policy", "policy_error", exc, v.event.content))
                 continue
+            for match in verdict.matches:
+                m.rule_matched(match.rule_id, match.mode)
+            for rule_id in verdict.rule_errors:
+                m.rule_errors.labels(rule=rule_id).inc()
             flagged = tuple(c for c in categories if score_map[c] >= thresholds[c])
             decided.append(
                 (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -64,3 +65,19 @@ class OutboundRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def event_time(event: MessageEvent, source: SourcePosition | None, now: float) -> float:
+    """When a message happened, for per-author windows: the Kafka record time (set by the
+    producer or broker, so one clock per partition), else ``created_at``, else ``now``."""
+    if source is not None and source.timestamp is not None:
+        return source.timestamp
+    created = event.created_at
+    if isinstance(created, int):
+        return created / 1000.0
+    if isinstance(created, str):
+        try:
+            return datetime.fromisoformat(created).timestamp()
+        except ValueError:
+            return now
+    return now

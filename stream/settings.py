@@ -55,8 +55,13 @@ class Settings(BaseSettings):
     model_dir: Path = REPO_ROOT / "onnx_models" / "minilm-multitask-v2"
     """Directory of the ONNX model (manifest, model, tokenizer). Default: the shipped model."""
 
-    policy_path: Path = REPO_ROOT / "policies" / "rules" / "thresholds.yaml"
-    """Policy rule file. Default: the shipped ``policies/rules/thresholds.yaml``."""
+    policy_path: Path = REPO_ROOT / "policies" / "rules"
+    """Rules directory (rule files, ``lists/``, ``tests/``) or a single rule file. Default: the
+    shipped ``policies/rules``."""
+
+    policy_reload_seconds: float = Field(default=2.0, ge=0)
+    """How often the worker checks the rules for changes and hot-reloads a valid new set;
+    ``0`` disables reloading. Default ``2``."""
 
     classifier_factory: str | None = None
     """Extension point: ``module:callable`` taking the settings and returning a

@@ -7,12 +7,11 @@ like the shipped components except for texts containing the marker strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from classifiers.base import Classifier, Scores
-from policies.base import Policy, Verdict
+from policies.base import Policy, PolicyInput, Verdict
 from stream.components import build_classifier, build_policy
-from stream.records import MessageEvent
 from stream.settings import Settings
 
 CLASSIFIER_FAULT = "trigger-classifier-fault"
@@ -36,11 +35,12 @@ class FaultyPolicy:
     def __init__(self, inner: Policy) -> None:
         self._inner = inner
         self.version = inner.version
+        self.history_seconds = inner.history_seconds
 
-    def decide(self, event: MessageEvent, scores: Mapping[str, float]) -> Verdict:
-        if POLICY_FAULT in event.content:
+    def decide(self, item: PolicyInput) -> Verdict:
+        if POLICY_FAULT in item.event.content:
             raise KeyError("injected policy fault")
-        return self._inner.decide(event, scores)
+        return self._inner.decide(item)
 
 
 def classifier(settings: Settings) -> FaultyClassifier:

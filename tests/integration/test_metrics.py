@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
-import urllib.request
 from collections.abc import Callable
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from stream.settings import Settings
 from stream.worker_process import WorkerProcess
-from tests.conftest import consume_until, encode, message, produce
+from tests.conftest import consume_until, encode, free_port, message, produce, scrape, value
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def value(
-    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
-) -> float:
-    return sum(v for lbl, v in samples.get(name, []) if labels.items() <= lbl.items())
 
 
 def test_metrics_endpoint_during_a_run(
@@ -96,7 +72,7 @@ def test_metrics_endpoint_during_a_run(
     (model,) = samples["vigil_model_info"]
     assert model[0]["version"].startswith("minilm-multitask@")
     (policy,) = samples["vigil_policy_info"]
-    assert policy[0]["version"].startswith("thresholds@")
+    assert policy[0]["version"].startswith("rules@")
     lag = samples["vigil_consumer_lag_messages"]
     assert {lbl["partition"] for lbl, _ in lag} == {str(p) for p in range(settings.partitions)}
     assert all(v == 0 for _, v in lag)

@@ -13,21 +13,22 @@ import orjson
 import pytest
 
 from classifiers.base import Scores
-from policies.base import Verdict
-from policies.thresholds import ThresholdPolicy
+from policies.base import PolicyInput, Verdict
+from policies.engine import RuleEngine
+from policies.state import MemoryHistoryStore
 from stream.metrics import PipelineMetrics
 from stream.processor import BatchProcessor
-from stream.records import InboundRecord, MessageEvent, OutboundRecord, SourcePosition
+from stream.records import InboundRecord, OutboundRecord, SourcePosition
 from stream.settings import Settings
 
-CATEGORIES = ("offensive", "hate", "spam")
+CATEGORIES = ("offensive", "hate", "spam", "targeted")
 
 
 class KeywordClassifier:
     """Deterministic stand-in for the ONNX model: a word → fixed score per category."""
 
     categories = CATEGORIES
-    thresholds: Mapping[str, float] = {"offensive": 0.5, "hate": 0.5, "spam": 0.5}
+    thresholds: Mapping[str, float] = {c: 0.5 for c in CATEGORIES}
     version = "keywords@test"
 
     def __init__(self, fail_on: str | None = None, nan_on: str | None = None) -> None:
@@ -43,10 +44,11 @@ class KeywordClassifier:
                 0.99 if "idiot" in t else 0.01,
                 0.95 if "vermin" in t else 0.01,
                 0.99 if "prize" in t else 0.01,
+                0.01,
             ]
             for t in texts
         ]
-        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), 3)
+        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), len(CATEGORIES))
         if self.nan_on:
             for i, t in enumerate(texts):
                 if self.nan_on in t:
@@ -56,14 +58,15 @@ class KeywordClassifier:
 
 class ExplodingPolicy:
     version = "boom@1"
+    history_seconds = 0.0
 
-    def decide(self, event: MessageEvent, scores: Mapping[str, float]) -> Verdict:
-        if "explode" in event.content:
-            raise ValueError(f"policy bug on {event.content}")
+    def decide(self, item: PolicyInput) -> Verdict:
+        if "explode" in item.event.content:
+            raise ValueError(f"policy bug on {item.event.content}")
         return Verdict(action="allow")
 
 
-POLICY_FILE = Path(__file__).resolve().parents[3] / "policies" / "rules" / "thresholds.yaml"
+RULES = Path(__file__).resolve().parents[3] / "policies" / "rules"
 
 
 def record(offset: int, value: bytes | None) -> InboundRecord:
@@ -80,16 +83,18 @@ def run(
     batch: list[InboundRecord],
     classifier: Any = None,
     policy: Any = None,
+    history: MemoryHistoryStore | None = None,
     **settings: Any,
 ) -> tuple[list[OutboundRecord], PipelineMetrics]:
     classifier = classifier or KeywordClassifier()
     metrics = PipelineMetrics()
     processor = BatchProcessor(
         classifier=classifier,
-        policy=policy or ThresholdPolicy.load(POLICY_FILE, CATEGORIES),
+        policy=policy or RuleEngine.load(RULES, CATEGORIES),
         settings=Settings(**settings),
         metrics=metrics,
         executor=ThreadPoolExecutor(1),
+        history=history,
     )
     return asyncio.run(processor.process(batch)), metrics
 
@@ -115,7 +120,7 @@ def test_mixed_batch_is_complete() -> None:
     assert [dict(r.headers)["vigil.source.offset"] for r in dlq] == [b"1", b"3"]
     actions = [orjson.loads(r.value or b"") for r in by_topic(out, "actions")]
     assert [a["message_id"] for a in actions] == ["m2", "m4"]
-    assert actions[0]["rule_ids"] == ["offensive-review", "offensive-delete"]
+    assert actions[0]["rule_ids"] == ["offensive_review", "offensive_remove"]
     assert actions[0]["reasons"][0].startswith("offensive score 0.99")
     assert (
         metrics.registry.get_sample_value("vigil_messages_consumed_total", {"topic": "messages"})
@@ -129,13 +134,13 @@ def test_decision_carries_scores_versions_and_source() -> None:
     assert decision["scores"]["offensive"] == pytest.approx(0.99)
     assert decision["flagged"] == ["offensive"]
     assert decision["model_version"] == "keywords@test"
-    assert decision["policy_version"].startswith("thresholds@")
+    assert decision["policy_version"].startswith("rules@")
     assert decision["source"] == {"topic": "messages", "partition": 0, "offset": 7}
     assert decision["guild_id"] == "g"
     assert decision["processing_latency_seconds"] >= 0
     assert [m["rule_id"] for m in decision["matched_rules"]] == [
-        "offensive-review",
-        "offensive-delete",
+        "offensive_review",
+        "offensive_remove",
     ]
 
 
@@ -209,3 +214,32 @@ def test_content_is_normalized_before_scoring() -> None:
 def test_empty_batch() -> None:
     out, _ = run([])
     assert out == []
+
+
+def test_author_history_escalates_within_and_across_batches() -> None:
+    """Third abuse strike within a day → timeout; strikes come from the history store."""
+    history = MemoryHistoryStore()
+    run([record(0, event_bytes(0, "you idiot"))], history=history)
+    batch = [record(1, event_bytes(1, "idiot again")), record(2, event_bytes(2, "still an idiot"))]
+    out, metrics = run(batch, history=history)
+    actions = [orjson.loads(r.value or b"")["action"] for r in by_topic(out, "decisions")]
+    assert actions == ["delete_message", "timeout_user"]
+    decision = orjson.loads(by_topic(out, "decisions")[1].value or b"")
+    assert decision["params"] == {"duration_seconds": 3600}
+    assert (
+        metrics.registry.get_sample_value(
+            "vigil_rule_matches_total", {"rule": "offensive_remove", "mode": "enforce"}
+        )
+        == 2
+    )
+
+
+def test_redelivered_message_gets_the_same_verdict() -> None:
+    """At-least-once: re-processing a message neither adds a strike nor sees its own."""
+    history = MemoryHistoryStore()
+    batch = [record(0, event_bytes(0, "you idiot"))]
+    first, _ = run(batch, history=history)
+    again, _ = run(batch, history=history)
+    decided = [orjson.loads(r.value or b"") for r in (*first, *again) if r.topic == "actions"]
+    assert decided[0]["action_id"] == decided[1]["action_id"]
+    assert decided[0]["action"] == decided[1]["action"] == "delete_message"
