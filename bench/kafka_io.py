@@ -21,6 +21,7 @@ def isolated_settings(broker: str, tag: str, **overrides: Any) -> Settings:
         decisions_topic=f"{tag}.decisions",
         actions_topic=f"{tag}.actions",
         dlq_topic=f"{tag}.messages.dlq",
+        history_topic=f"{tag}.author-history",
         **overrides,
     )
     create_topics(settings)

@@ -29,7 +29,7 @@ import orjson
 
 from classifiers.onnx_classifier import OnnxClassifier
 from policies.engine import RuleEngine
-from policies.state import MemoryHistoryStore
+from stream.author_history import AuthorHistories
 from stream.demo import sample_messages
 from stream.metrics import STAGES, PipelineMetrics
 from stream.processor import BatchProcessor
@@ -122,7 +122,7 @@ def run_once(
         settings=Settings(),
         metrics=metrics,
         executor=ThreadPoolExecutor(1),
-        history=MemoryHistoryStore(),
+        history=AuthorHistories(topic=None),
     )
 
     async def go() -> None:

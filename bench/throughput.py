@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bench.kafka_io import consume_until, isolated_settings, produce
+from bench.kafka_io import Record, consume_until, isolated_settings, produce
 from stream.demo import sample_messages
 from stream.worker_process import WorkerProcess
 
@@ -32,7 +32,7 @@ def one_run(broker: str, n: int, extra_env: dict[str, str]) -> dict[str, float]:
     tag = f"bench{uuid.uuid4().hex[:8]}"
     settings = isolated_settings(broker, tag, metrics_port=0, log_level="warning")
     sample = sample_messages()
-    records = []
+    records: list[Record] = []
     for i in range(n):
         msg = {**sample[i % len(sample)], "message_id": f"{tag}-{i}"}
         records.append((msg["author_id"].encode(), orjson.dumps(msg), []))

@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from policies.base import Policy
-from stream.author_history import TableHistoryStore, history_table
+from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
 from stream.components import build_classifier, build_policy
 from stream.metrics import PipelineMetrics
 from stream.policy_reload import PolicyReloader
@@ -28,8 +28,8 @@ from stream.sink import KafkaSink, RetryPolicy, Sink, TopicRouter
 
 log = logging.getLogger(__name__)
 
-HISTORY_SWEEP_SECONDS = 600.0
-"""How often author histories with nothing recent are deleted from the table."""
+HISTORY_SWEEP_SECONDS = 60.0
+"""How often a step of deleting idle author histories runs (between batches)."""
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
@@ -92,6 +92,7 @@ def output_sinks(send: Any, settings: Settings, metrics: PipelineMetrics) -> Top
             ("decisions", settings.decisions_topic),
             ("actions", settings.actions_topic),
             ("dlq", settings.dlq_topic),
+            ("history", settings.history_topic),
         )
     }
     return TopicRouter(sinks)
@@ -138,6 +139,27 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
     lag = LagTracker(metrics)
     outputs: TopicRouter | None = None
 
+    histories = processor.history
+    last_sweep = time.monotonic()
+
+    async def load_histories(records: list[InboundRecord]) -> None:
+        missing = histories.missing(r.source.partition for r in records)
+        if missing:
+            started = time.perf_counter()
+            read = await read_partitions(settings, missing)
+            sizes = [histories.load(p, entries) for p, entries in read.items()]
+            log.info(
+                "author history of partitions %s loaded: %d authors in %.2f s",
+                sorted(missing), sum(sizes), time.perf_counter() - started,
+            )  # fmt: skip
+
+    def sweep_histories() -> None:
+        nonlocal last_sweep
+        keep = processor.policy.history_seconds
+        if keep > 0 and time.monotonic() - last_sweep > HISTORY_SWEEP_SECONDS:
+            histories.sweep(time.time(), keep)
+            last_sweep = time.monotonic()
+
     @app.agent(source, name="classify", concurrency=1)
     async def classify(stream: Any) -> None:
         nonlocal outputs
@@ -145,6 +167,8 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
             outputs = output_sinks(app.producer.send, settings, metrics)
         async for events in stream.noack_take(settings.batch_max, settings.batch_within_seconds):
             records = [inbound(e) for e in events]
+            await load_histories(records)
+            sweep_histories()
             produced = await processor.process(records)
             t0 = time.perf_counter()
             await outputs.deliver(produced)
@@ -158,18 +182,14 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
                     metrics.end_to_end_latency.observe(max(0.0, done - r.source.timestamp))
             lag.processed(records)
 
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (revoked,) = args
+        histories.drop(tp.partition for tp in revoked if tp.topic == settings.input_topic)
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]  # faust types it loosely
     async def export_lag() -> None:
         await lag.refresh(app.consumer, settings.input_topic)
-
-    history = TableHistoryStore(history_table(app, settings.partitions))
-    processor.history = history
-
-    @app.timer(interval=HISTORY_SWEEP_SECONDS)  # type: ignore[untyped-decorator]
-    async def sweep_history() -> None:
-        keep = processor.policy.history_seconds
-        if keep > 0:
-            history.sweep(time.time(), keep)
 
     if settings.policy_reload_seconds > 0 and not settings.policy_factory:
 
@@ -200,12 +220,14 @@ def run_worker(settings: Settings) -> None:
     metrics.policy_info.info({"version": policy.version})
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
+    ensure_history_topic(settings)
     processor = BatchProcessor(
         classifier=classifier,
         policy=policy,
         settings=settings,
         metrics=metrics,
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-infer"),
+        history=AuthorHistories(settings.history_topic),
     )
     app = build_app(settings, processor, metrics)
     log.info(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from classifiers.base import Classifier, Scores, predict_checked
 from classifiers.normalize import prepare_content
 from policies.base import ALLOW, Policy, PolicyInput, decide_and_remember
-from policies.state import HistoryStore
+from stream.author_history import AuthorHistories
 from stream.dead_letter import dead_letter, sanitize
 from stream.decode import DecodeError, decode_message
 from stream.metrics import PipelineMetrics
@@ -48,14 +48,14 @@ class BatchProcessor:
         settings: Settings,
         metrics: PipelineMetrics,
         executor: Executor,
-        history: HistoryStore | None = None,
+        history: AuthorHistories | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.classifier = classifier
         self.policy = policy
         """Swapped by the hot reloader; read once per batch, so a batch sees one rule set."""
-        self.history = history
-        """Per-author state; None runs history-reading rules on an empty history."""
+        self.history = history if history is not None else AuthorHistories(topic=None)
+        """Per-author state; its changes leave as records of the batch they belong to."""
         self._settings = settings
         self._metrics = metrics
         self._executor = executor
@@ -149,7 +149,8 @@ class BatchProcessor:
                 v.event, score_map, v.text, event_time(v.event, v.record.source, received_at)
             )
             try:
-                verdict = decide_and_remember(policy, self.history, query)
+                store = self.history.store_for(v.record.source.partition)
+                verdict = decide_and_remember(policy, store, query)
             except Exception as exc:
                 out.append(self._dead(v.record, "policy", "policy_error", exc, v.event.content))
                 continue
@@ -164,6 +165,7 @@ class BatchProcessor:
                     Scored(v.event, v.record.source, score_map, flagged, verdict, v.truncated),
                 )
             )
+        out.extend(self.history.take_writes())
         t4 = time.perf_counter()
 
         now = self._clock()

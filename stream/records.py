@@ -65,6 +65,8 @@ class OutboundRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None
+    """Explicit partition; None lets the producer's partitioner pick one from the key."""
 
 
 def event_time(event: MessageEvent, source: SourcePosition | None, now: float) -> float:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     dlq_topic: str = "messages.dlq"
     """Dead-letter topic for inputs that could not be processed. Default ``messages.dlq``."""
 
+    history_topic: str = "author-history"
+    """Compacted topic holding per-author history (strikes, recent posts), partitioned like
+    the input topic; created by the worker if missing. Default ``author-history``."""
+
     partitions: int = Field(default=4, ge=1)
     """Partitions used by ``vigil topics create`` for every topic. Default ``4``."""
 

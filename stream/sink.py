@@ -60,7 +60,7 @@ class KafkaSink:
 
         async def one(record: OutboundRecord) -> None:
             future = await self._send(
-                record.topic, record.key, record.value, None, None, list(record.headers)
+                record.topic, record.key, record.value, record.partition, None, list(record.headers)
             )
             await future
 

@@ -7,6 +7,7 @@ import logging
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from stream.author_history import history_topic_spec
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,12 @@ def create_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> dict[
     )
     try:
         existing = set(admin.list_topics())
-        result = {t: "exists" for t in vigil_topics(settings) if t in existing}
-        missing = [
+        specs = [
             NewTopic(t, settings.partitions, settings.replication_factor)
             for t in vigil_topics(settings)
-            if t not in existing
-        ]
+        ] + [history_topic_spec(settings, settings.partitions)]
+        result = {t.name: "exists" for t in specs if t.name in existing}
+        missing = [t for t in specs if t.name not in existing]
         for topic in missing:
             try:
                 admin.create_topics([topic], timeout_ms=int(timeout_seconds * 1000))

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +32,20 @@ def test_topics_create_is_idempotent(kafka_broker: str) -> None:
         "VIGIL_DECISIONS_TOPIC": f"{prefix}.decisions",
         "VIGIL_ACTIONS_TOPIC": f"{prefix}.actions",
         "VIGIL_DLQ_TOPIC": f"{prefix}.messages.dlq",
+        "VIGIL_HISTORY_TOPIC": f"{prefix}.author-history",
     }
     first = vigil("topics", "create", "--broker", kafka_broker, "--partitions", "3", env=env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("created") == 4
+    assert first.stdout.count("created") == 5
     second = vigil("topics", "create", "--broker", kafka_broker, env=env)
-    assert second.stdout.count("exists") == 4
+    assert second.stdout.count("exists") == 5
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
     try:
         (described,) = admin.describe_topics([f"{prefix}.messages"])
         assert len(described["partitions"]) == 3
+        history = f"{prefix}.author-history"
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, history)])
+        assert configs["topic"][history]["cleanup.policy"]["value"] == "compact"
     finally:
         admin.close()
 

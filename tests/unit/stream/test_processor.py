@@ -15,7 +15,8 @@ import pytest
 from classifiers.base import Scores
 from policies.base import PolicyInput, Verdict
 from policies.engine import RuleEngine
-from policies.state import MemoryHistoryStore
+from policies.state import AuthorHistory
+from stream.author_history import AuthorHistories
 from stream.metrics import PipelineMetrics
 from stream.processor import BatchProcessor
 from stream.records import InboundRecord, OutboundRecord, SourcePosition
@@ -83,7 +84,7 @@ def run(
     batch: list[InboundRecord],
     classifier: Any = None,
     policy: Any = None,
-    history: MemoryHistoryStore | None = None,
+    history: AuthorHistories | None = None,
     **settings: Any,
 ) -> tuple[list[OutboundRecord], PipelineMetrics]:
     classifier = classifier or KeywordClassifier()
@@ -218,7 +219,7 @@ def test_empty_batch() -> None:
 
 def test_author_history_escalates_within_and_across_batches() -> None:
     """Third abuse strike within a day → timeout; strikes come from the history store."""
-    history = MemoryHistoryStore()
+    history = AuthorHistories(topic=None)
     run([record(0, event_bytes(0, "you idiot"))], history=history)
     batch = [record(1, event_bytes(1, "idiot again")), record(2, event_bytes(2, "still an idiot"))]
     out, metrics = run(batch, history=history)
@@ -236,10 +237,20 @@ def test_author_history_escalates_within_and_across_batches() -> None:
 
 def test_redelivered_message_gets_the_same_verdict() -> None:
     """At-least-once: re-processing a message neither adds a strike nor sees its own."""
-    history = MemoryHistoryStore()
+    history = AuthorHistories(topic=None)
     batch = [record(0, event_bytes(0, "you idiot"))]
     first, _ = run(batch, history=history)
     again, _ = run(batch, history=history)
     decided = [orjson.loads(r.value or b"") for r in (*first, *again) if r.topic == "actions"]
     assert decided[0]["action_id"] == decided[1]["action_id"]
     assert decided[0]["action"] == decided[1]["action"] == "delete_message"
+
+
+def test_history_changes_leave_as_records_of_the_batch() -> None:
+    history = AuthorHistories(topic="hist")
+    out, _ = run(
+        [record(0, event_bytes(0, "you idiot")), record(1, event_bytes(1, "hi"))], history=history
+    )
+    (write,) = by_topic(out, "hist")  # one record per author per batch, the latest history
+    assert (write.key, write.partition) == (b"a1", 0)
+    assert [p.message_id for p in AuthorHistory.from_bytes(write.value).posts] == ["m0", "m1"]
