@@ -163,7 +163,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings()
-    classifier = OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
+    classifier = OnnxClassifier(
+        settings.model_dir,
+        intra_op_threads=settings.inference_threads,
+        spinning=settings.inference_spinning,
+    )
     sample = sample_messages()
     batch = records(
         [{**sample[i % len(sample)], "message_id": f"b{i}"} for i in range(args.messages)]

@@ -36,6 +36,16 @@ class Classifier(Protocol):
         ...
 
 
+@runtime_checkable
+class StageTimed(Protocol):
+    """Optional: a classifier that reports where its time goes (for stage metrics)."""
+
+    @property
+    def stage_seconds(self) -> Mapping[str, float]:
+        """Cumulative wall seconds per internal stage (e.g. ``tokenize``, ``infer``)."""
+        ...
+
+
 class ClassifierOutputError(RuntimeError):
     """A classifier broke its contract: not one finite row per text and category."""
 

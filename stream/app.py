@@ -8,9 +8,10 @@ acks: Faust's ``take()`` acks a batch even when the body raises, which would los
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -142,8 +143,13 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
     histories = processor.history
     last_sweep = time.monotonic()
 
-    async def load_histories(records: list[InboundRecord]) -> None:
-        missing = histories.missing(r.source.partition for r in records)
+    loading = asyncio.Lock()
+
+    async def load_histories(partitions: Iterable[int]) -> None:
+        async with loading:  # the assignment handler and the agent may both ask at once
+            await _load(histories.missing(partitions))
+
+    async def _load(missing: set[int]) -> None:
         if missing:
             started = time.perf_counter()
             read = await read_partitions(settings, missing)
@@ -160,27 +166,53 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
             histories.sweep(time.time(), keep)
             last_sweep = time.monotonic()
 
+    async def deliver_and_ack(
+        stream: Any, events: list[Any], records: list[InboundRecord], produced: list[Any]
+    ) -> None:
+        assert outputs is not None
+        t0 = time.perf_counter()
+        await outputs.deliver(produced)
+        done = time.time()
+        metrics.stage_duration.labels(stage="produce").observe(time.perf_counter() - t0)
+        # The one place inputs are acknowledged: after all their outputs are durable.
+        for event in events:
+            await stream.ack(event)
+        for r in records:
+            if r.source.timestamp is not None:
+                metrics.end_to_end_latency.observe(max(0.0, done - r.source.timestamp))
+        lag.processed(records)
+
     @app.agent(source, name="classify", concurrency=1)
     async def classify(stream: Any) -> None:
         nonlocal outputs
         if outputs is None:
             outputs = output_sinks(app.producer.send, settings, metrics)
-        async for events in stream.noack_take(settings.batch_max, settings.batch_within_seconds):
-            records = [inbound(e) for e in events]
-            await load_histories(records)
-            sweep_histories()
-            produced = await processor.process(records)
-            t0 = time.perf_counter()
-            await outputs.deliver(produced)
-            done = time.time()
-            metrics.stage_duration.labels(stage="produce").observe(time.perf_counter() - t0)
-            # The one place inputs are acknowledged: after all their outputs are durable.
-            for event in events:
-                await stream.ack(event)
-            for r in records:
-                if r.source.timestamp is not None:
-                    metrics.end_to_end_latency.observe(max(0.0, done - r.source.timestamp))
-            lag.processed(records)
+        # One batch in delivery while the next is scored: waiting for Kafka's acks overlaps
+        # inference instead of idling the CPU. Batches are still delivered and acknowledged
+        # one after the other, in order.
+        delivering: asyncio.Task[None] | None = None
+        try:
+            async for events in stream.noack_take(
+                settings.batch_max, settings.batch_within_seconds
+            ):
+                records = [inbound(e) for e in events]
+                # Normally loaded on assignment already; this covers any partition that was not.
+                await load_histories(r.source.partition for r in records)
+                sweep_histories()
+                produced = await processor.process(records)
+                if delivering is not None:
+                    await delivering
+                delivering = asyncio.create_task(deliver_and_ack(stream, events, records, produced))
+        finally:
+            # Stopping: an unfinished delivery is abandoned; its inputs were not acknowledged,
+            # so they are processed again after the restart.
+            if delivering is not None and not delivering.done():
+                delivering.cancel()
+
+    @app.on_partitions_assigned.connect
+    async def load_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (assigned,) = args
+        await load_histories(tp.partition for tp in assigned if tp.topic == settings.input_topic)
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

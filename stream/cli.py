@@ -127,7 +127,11 @@ def _load_onnx_classifier(settings: Settings) -> Classifier:
     from classifiers.onnx_classifier import OnnxClassifier
 
     try:
-        return OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
+        return OnnxClassifier(
+            settings.model_dir,
+            intra_op_threads=settings.inference_threads,
+            spinning=settings.inference_spinning,
+        )
     except (ModelIntegrityError, OSError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
 
@@ -415,6 +419,34 @@ def policy_backtest(
     from policies.report import print_report
 
     print_report(report)
+
+
+@main.command("bench")
+@click.option("--quick", is_flag=True, help="Small corpus and short latency steps (~3 min).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results.json"),
+              show_default=True, help="JSON results; a Markdown table goes beside it.")  # fmt: skip
+@click.option("--broker", default="127.0.0.1:19092", show_default=True)
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data"), show_default=True,
+              help="Licensed datasets the benchmark corpus is generated from.")  # fmt: skip
+@click.option("--messages", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Backlog size of each end-to-end run.")  # fmt: skip
+@click.option("--soak", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Add a run of N messages that reports worker RSS growth.")  # fmt: skip
+@click.option("--env", multiple=True, metavar="VIGIL_X=v", help="A worker setting (repeatable).")
+def bench(**options: Any) -> None:
+    """Benchmark the pipeline on the real broker against its ceilings (see bench/harness.py).
+
+    Measures the ONNX-only ceiling, a naive transformers pipeline, end-to-end throughput on a
+    realistic and a no-repeat corpus, open-loop latency at 25/50/75 % of throughput, time per
+    stage and worker RSS. Start the broker first: deploy/kafka/broker start.
+    """
+    import argparse
+
+    from bench.harness import execute
+
+    options["env"] = list(options["env"])
+    execute(argparse.Namespace(**options))
 
 
 if __name__ == "__main__":

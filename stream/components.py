@@ -36,7 +36,11 @@ def build_classifier(settings: Settings) -> Classifier:
         return built
     from classifiers.onnx_classifier import OnnxClassifier
 
-    return OnnxClassifier(settings.model_dir, intra_op_threads=settings.inference_threads)
+    return OnnxClassifier(
+        settings.model_dir,
+        intra_op_threads=settings.inference_threads,
+        spinning=settings.inference_spinning,
+    )
 
 
 def build_policy(settings: Settings, categories: tuple[str, ...]) -> Policy:

@@ -18,7 +18,9 @@ _STAGE_BUCKETS = (
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-STAGES = ("decode", "normalize", "classify", "policy", "produce")
+STAGES = ("decode", "normalize", "classify", "tokenize", "infer", "policy", "produce")
+"""``classify`` is the whole scoring step (cache lookups included); ``tokenize`` and
+``infer`` are its parts inside the model, reported by classifiers that time them."""
 
 
 class PipelineMetrics:
@@ -50,6 +52,12 @@ class PipelineMetrics:
             "vigil_actions_total", "Enforcement actions produced, by action and rule.",
             ["action", "rule"], registry=r,
         )  # fmt: skip
+        self.score_cache = Counter(
+            "vigil_score_cache_requests_total",
+            "Score lookups in the recent-text cache, by result (hit or miss).",
+            ["result"],
+            registry=r,
+        )
         self.rule_matches = Counter(
             "vigil_rule_matches_total",
             "Rule matches by rule and mode (enforce or shadow); shadow matches never act.",

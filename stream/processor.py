@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from classifiers.base import Classifier, Scores, predict_checked
+from classifiers.base import Classifier, Scores, StageTimed, predict_checked
 from classifiers.normalize import prepare_content
 from policies.base import ALLOW, Policy, PolicyInput, decide_and_remember
 from stream.author_history import AuthorHistories
@@ -24,6 +24,7 @@ from stream.decode import DecodeError, decode_message
 from stream.metrics import PipelineMetrics
 from stream.outputs import Scored, encode_outputs
 from stream.records import InboundRecord, MessageEvent, OutboundRecord, event_time
+from stream.score_cache import Row, ScoreCache
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class BatchProcessor:
         self.policy = policy
         """Swapped by the hot reloader; read once per batch, so a batch sees one rule set."""
         self.history = history if history is not None else AuthorHistories(topic=None)
+        self.cache = ScoreCache(settings.score_cache_size)
         """Per-author state; its changes leave as records of the batch they belong to."""
         self._settings = settings
         self._metrics = metrics
@@ -86,23 +88,44 @@ class BatchProcessor:
 
     async def _classify(
         self, valid: list[_Valid], out: list[OutboundRecord]
-    ) -> list[tuple[_Valid, Scores]]:
-        """Score the batch; if the batch fails, score one by one to isolate the bad inputs."""
+    ) -> list[tuple[_Valid, Row]]:
+        """Score the batch: cached texts are looked up, each other distinct text is scored
+        once; if the batch fails, texts are scored one by one to isolate the bad inputs."""
         if not valid:
             return []
-        try:
-            scores = await self._predict([v.text for v in valid])
-            return [(v, scores[i]) for i, v in enumerate(valid)]
-        except Exception:
-            log.exception("batch classification failed; retrying %d inputs one by one", len(valid))
-        scored: list[tuple[_Valid, Scores]] = []
+        rows: dict[str, Row] = {}
         for v in valid:
+            hit = self.cache.get(v.text)
+            if hit is not None:
+                rows[v.text] = hit
+        todo = list(dict.fromkeys(v.text for v in valid if v.text not in rows))
+        hits = sum(1 for v in valid if v.text in rows)
+        self._metrics.score_cache.labels(result="hit").inc(hits)
+        self._metrics.score_cache.labels(result="miss").inc(len(valid) - hits)
+        failed: dict[str, Exception] = {}
+        if todo:
             try:
-                scored.append((v, (await self._predict([v.text]))[0]))
-            except Exception as exc:
-                out.append(
-                    self._dead(v.record, "classify", "classifier_error", exc, v.event.content)
+                rows.update(zip(todo, await self._predict(todo), strict=True))
+            except Exception:
+                log.exception(
+                    "batch classification failed; retrying %d texts one by one", len(todo)
                 )
+                for text in todo:
+                    try:
+                        rows[text] = (await self._predict([text]))[0]
+                    except Exception as exc:
+                        failed[text] = exc
+            self.cache.put_many((t, rows[t]) for t in todo if t in rows)
+        scored: list[tuple[_Valid, Row]] = []
+        for v in valid:
+            if v.text in failed:
+                out.append(
+                    self._dead(
+                        v.record, "classify", "classifier_error", failed[v.text], v.event.content
+                    )
+                )
+            else:
+                scored.append((v, rows[v.text]))
         return scored
 
     async def process(self, batch: Sequence[InboundRecord]) -> list[OutboundRecord]:
@@ -137,8 +160,15 @@ class BatchProcessor:
             valid.append(_Valid(record, event, text, truncated))
         t2 = time.perf_counter()
 
+        before = (
+            dict(self.classifier.stage_seconds) if isinstance(self.classifier, StageTimed) else None
+        )
         scored = await self._classify(valid, out)
         t3 = time.perf_counter()
+        if before is not None:
+            assert isinstance(self.classifier, StageTimed)
+            for stage, total in self.classifier.stage_seconds.items():
+                m.stage_duration.labels(stage=stage).observe(total - before.get(stage, 0.0))
 
         policy, classifier = self.policy, self.classifier
         categories, thresholds = classifier.categories, classifier.thresholds

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1)
     """onnxruntime intra-op threads; keep ≤ cores per worker. Default ``2``."""
 
+    inference_spinning: bool = True
+    """Let onnxruntime's threads busy-wait between operations: faster inference alone, but
+    they compete with the event loop for the cores. Default ``true`` (onnxruntime's)."""
+
+    score_cache_size: int = Field(default=100_000, ge=0)
+    """Recent distinct texts whose scores are kept for repeats (LRU); ``0`` disables. Exact
+    for the shipped model (a score depends on the text alone). Default ``100000``."""
+
     max_content_chars: int = Field(default=2000, ge=1)
     """Longer content is scored on this prefix and marked truncated, never dropped. Default
     ``2000``."""

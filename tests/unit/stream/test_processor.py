@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -254,3 +255,38 @@ def test_history_changes_leave_as_records_of_the_batch() -> None:
     (write,) = by_topic(out, "hist")  # one record per author per batch, the latest history
     assert (write.key, write.partition) == (b"a1", 0)
     assert [p.message_id for p in AuthorHistory.from_bytes(write.value).posts] == ["m0", "m1"]
+
+
+def test_cached_scores_skip_the_model_across_batches() -> None:
+    classifier = KeywordClassifier()
+    metrics = PipelineMetrics()
+    processor = BatchProcessor(
+        classifier=classifier,
+        policy=RuleEngine.load(RULES, CATEGORIES),
+        settings=Settings(),
+        metrics=metrics,
+        executor=ThreadPoolExecutor(1),
+    )
+    first = asyncio.run(processor.process([record(0, event_bytes(0, "you idiot"))]))
+    second = asyncio.run(processor.process([record(1, event_bytes(1, "you idiot"))]))
+    assert classifier.calls == [["you idiot"]]
+    scores = [
+        orjson.loads(r.value or b"")["scores"] for r in (*first, *second) if r.topic == "decisions"
+    ]
+    assert scores[0] == scores[1]
+    hit = metrics.registry.get_sample_value("vigil_score_cache_requests_total", {"result": "hit"})
+    assert hit == 1
+
+
+def test_timed_classifiers_report_tokenize_and_infer_stages() -> None:
+    class Timed(KeywordClassifier):
+        stage_seconds: Mapping[str, float] = MappingProxyType({"tokenize": 0.0, "infer": 0.0})
+
+        def predict(self, texts: Sequence[str]) -> Scores:
+            self.stage_seconds = MappingProxyType({"tokenize": 0.25, "infer": 0.5})
+            return super().predict(texts)
+
+    _, metrics = run([record(0, event_bytes(0, "hello"))], classifier=Timed())
+    get = metrics.registry.get_sample_value
+    assert get("vigil_stage_duration_seconds_sum", {"stage": "tokenize"}) == 0.25
+    assert get("vigil_stage_duration_seconds_sum", {"stage": "infer"}) == 0.5

@@ -1,0 +1,452 @@
+"""`vigil bench`: one run that measures the pipeline against its ceilings, on the real broker.
+
+    deploy/kafka/broker start
+    vigil bench [--quick] --out bench-results.json      # also writes bench-results.md
+
+Measured, with the shipped model, the default policy and the settings a worker would use:
+- ``raw_ceiling_msgs_per_s``: ONNX inference alone (same model, threads and sub-batching as
+  the worker, tokenization included), on the corpus without repeats, outside Kafka;
+- ``naive_msgs_per_s``: a ``transformers`` ``pipeline()`` on PyTorch fp32, one message at a
+  time, what a team writes first (needs the ``train`` extra);
+- ``e2e_msgs_per_s``: a preloaded backlog of the realistic corpus until every decision is
+  produced (``e2e_unique_msgs_per_s``: the same on the corpus without repeats);
+- latency: an open-loop producer at 25 %, 50 % and 75 % of ``e2e_msgs_per_s`` sends on a
+  fixed schedule; latency runs from each message's *scheduled* send time to the Kafka
+  timestamp of its decision, so a stalled pipeline is not hidden by a stalled producer
+  (no coordinated omission);
+- ``stages``: time per message in each pipeline stage, from the worker's own histograms;
+- ``rss``: the worker's resident memory, sampled every 0.5 s.
+``--soak N`` adds one long run of N messages reporting RSS growth after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench import chat_corpus
+from bench.kafka_io import consume_until, isolated_settings, produce
+from classifiers.normalize import prepare_content
+from classifiers.onnx_classifier import OnnxClassifier
+from stream.settings import Settings
+from stream.worker_process import WorkerProcess
+
+LATENCY_FRACTIONS = (0.25, 0.5, 0.75)
+STAGES = ("decode", "normalize", "classify", "tokenize", "infer", "policy", "produce")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class RssSampler:
+    """Samples a process's resident memory in a background thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._pid, self._interval = pid, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = _rss_bytes(self._pid)
+            if rss is not None:
+                self.samples.append((time.monotonic(), rss))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        values = [v for _, v in self.samples] or [0]
+        return {
+            "start_mib": values[0] / 2**20,
+            "peak_mib": max(values) / 2**20,
+            "end_mib": values[-1] / 2**20,
+        }
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def stage_breakdown(
+    metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], n: int
+) -> dict[str, Any]:
+    """Microseconds per message in each stage and the policy's share of the pipeline."""
+    per_msg = {
+        stage: metrics.get(("vigil_stage_duration_seconds_sum", (("stage", stage),)), 0.0) / n * 1e6
+        for stage in STAGES
+    }
+    pipeline = sum(per_msg[s] for s in ("decode", "normalize", "classify", "policy", "produce"))
+    hits = metrics.get(("vigil_score_cache_requests_total", (("result", "hit"),)), 0.0)
+    misses = metrics.get(("vigil_score_cache_requests_total", (("result", "miss"),)), 0.0)
+    return {
+        "us_per_msg": {k: round(v, 1) for k, v in per_msg.items()},
+        "policy_share": round(per_msg["policy"] / pipeline, 4) if pipeline else None,
+        "score_cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+    }
+
+
+def _worker_env(settings: Settings, port: int, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **settings.to_env(),
+        "VIGIL_METRICS_PORT": str(port),
+        "VIGIL_LOG_LEVEL": "warning",
+        **extra,
+    }
+
+
+def backlog_run(
+    broker: str, corpus: Sequence[dict[str, Any]], extra: dict[str, str]
+) -> dict[str, Any]:
+    """Preload ``corpus``, start a worker, drain every decision; throughput, stages, RSS."""
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = isolated_settings(broker, tag, log_level="warning")
+    produce(
+        broker,
+        settings.input_topic,
+        [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))],
+    )
+    port = _free_port()
+    log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
+    n = len(corpus)
+    started = time.time()
+    with WorkerProcess(_worker_env(settings, port, extra), log) as worker:
+        assert worker.pid is not None
+        with RssSampler(worker.pid) as rss:
+            seen = consume_until(
+                broker,
+                [settings.decisions_topic],
+                lambda s: len(s[settings.decisions_topic]) >= n,
+                7200,
+            )
+            metrics = scrape(port)
+    decisions = seen[settings.decisions_topic]
+    if len(decisions) < n:
+        raise SystemExit(f"only {len(decisions)} of {n} decisions; worker log: {log}")
+    stamps = sorted(r.timestamp / 1000.0 for r in decisions)
+    return {
+        "messages": n,
+        "msgs_per_s": round((n - 1) / (stamps[-1] - stamps[0]), 1),
+        "startup_s": round(stamps[0] - started, 2),
+        "stages": stage_breakdown(metrics, n),
+        "rss": {k: round(v, 1) for k, v in rss.summary().items()},
+        "rss_samples": rss.samples,
+    }
+
+
+def raw_ceiling(settings: Settings, texts: Sequence[str], runs: int) -> float:
+    """Texts/s of the worker's model setup alone: prepared texts, worker-sized calls, no cache."""
+    classifier = OnnxClassifier(
+        settings.model_dir,
+        intra_op_threads=settings.inference_threads,
+        spinning=settings.inference_spinning,
+    )
+    prepared = [prepare_content(t, settings.max_content_chars)[0] for t in texts]
+    size = settings.batch_max
+    classifier.predict(prepared[:size])
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for s in range(0, len(prepared), size):
+            classifier.predict(prepared[s : s + size])
+        rates.append(len(prepared) / (time.perf_counter() - started))
+    return round(statistics.median(rates), 1)
+
+
+def naive(texts: Sequence[str]) -> float | None:
+    """Messages/s of a transformers pipeline() on PyTorch fp32, one message at a time.
+
+    The fine-tuned weights ship only as int8 ONNX, so this uses the same architecture with
+    the base all-MiniLM-L6-v2 encoder and a 4-way classification head: the same compute per
+    message (speed does not depend on weight values).
+    """
+    try:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+        from classifiers.train import default_base
+    except ImportError:
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(Settings().inference_threads)
+    base = str(default_base())
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=4, dtype=torch.float32
+    )
+    classify = pipeline(
+        "text-classification",
+        model=model,
+        tokenizer=AutoTokenizer.from_pretrained(base),
+        top_k=None,
+        device="cpu",
+    )
+    classify(texts[0])
+    started = time.perf_counter()
+    for text in texts:
+        classify(text)
+    return round(len(texts) / (time.perf_counter() - started), 1)
+
+
+def open_loop(
+    broker: str,
+    corpus: Sequence[dict[str, Any]],
+    rates: Sequence[float],
+    seconds: float,
+    extra: dict[str, str],
+) -> dict[str, dict[str, float]]:
+    """p50/p95/p99 ms from scheduled send to decision, one warm worker, rate after rate."""
+    tag = f"lat{uuid.uuid4().hex[:8]}"
+    settings = isolated_settings(broker, tag, log_level="warning")
+    log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
+    producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=0, acks=1)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.split(","), enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    tps = [TopicPartition(settings.decisions_topic, p) for p in range(settings.partitions)]
+    consumer.assign(tps)
+    scheduled: dict[str, float] = {}
+    latencies: dict[str, float] = {}
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=50).values():
+                for r in records:
+                    mid = orjson.loads(r.value)["message_id"]
+                    if mid in scheduled and mid not in latencies:
+                        latencies[mid] = r.timestamp / 1000.0 - scheduled[mid]
+
+    def send(messages: Sequence[dict[str, Any]], rate: float, prefix: str) -> list[str]:
+        ids = []
+        start = time.time() + 0.2
+        for i, m in enumerate(messages):
+            at = start + i / rate
+            delay = at - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            mid = f"{prefix}-{i}"
+            scheduled[mid] = at
+            producer.send(
+                settings.input_topic,
+                key=m["author_id"].encode(),
+                value=orjson.dumps({**m, "message_id": mid}),
+            )
+            ids.append(mid)
+        producer.flush()
+        return ids
+
+    def wait_for(ids: list[str], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(i not in latencies for i in ids):
+            time.sleep(0.1)
+
+    out: dict[str, dict[str, float]] = {}
+    collector = threading.Thread(target=collect, daemon=True)
+    with WorkerProcess(_worker_env(settings, _free_port(), extra), log):
+        collector.start()
+        wait_for(send(corpus[:200], 50.0, "warmup"), timeout=180)
+        offset = 200
+        for step, rate in enumerate(rates):
+            count = max(50, int(rate * seconds))
+            batch = [corpus[(offset + i) % len(corpus)] for i in range(count)]
+            offset += count
+            ids = send(batch, rate, f"r{step}")
+            wait_for(ids)
+            values = sorted(latencies[i] * 1000 for i in ids if i in latencies)
+            if not values:
+                raise SystemExit(f"no decisions at {rate:.0f} msg/s; worker log: {log}")
+
+            def pct(p: float, values: list[float] = values) -> float:
+                return round(values[min(len(values) - 1, int(p * len(values)))], 1)
+
+            out[f"{round(rate)}"] = {
+                "rate_msgs_per_s": round(rate, 1),
+                "sent": len(ids),
+                "decided": len(values),
+                "p50_ms": pct(0.50),
+                "p95_ms": pct(0.95),
+                "p99_ms": pct(0.99),
+                "max_ms": round(values[-1], 1),
+            }
+    stop.set()
+    collector.join()
+    producer.close()
+    consumer.close()
+    return out
+
+
+def soak(broker: str, data: Path, n: int, extra: dict[str, str]) -> dict[str, Any]:
+    """RSS growth over a long backlog run: last sample vs the one at 10 % of the run."""
+    corpus = chat_corpus.messages(data, n, seed=29)
+    run = backlog_run(broker, corpus, extra)
+    samples = run.pop("rss_samples")
+    warm = samples[len(samples) // 10][1] if samples else 0
+    last = samples[-1][1] if samples else 0
+    run["rss_growth_after_warmup"] = round((last - warm) / warm, 4) if warm else None
+    return run
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lat = result["latency"]
+    lines = [
+        f"Machine: {result['machine']}",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| raw ceiling (ONNX alone, no repeats) | {result['raw_ceiling_msgs_per_s']} msgs/s |",
+        f"| naive transformers pipeline() | {result['naive_msgs_per_s']} msgs/s |",
+        f"| end to end, corpus without repeats | {result['e2e_unique_msgs_per_s']} msgs/s |",
+        f"| end to end, realistic corpus | {result['e2e_msgs_per_s']} msgs/s |",
+        f"| e2e (no repeats) / raw ceiling | {result['ratios']['e2e_unique_over_ceiling']} |",
+        f"| e2e (realistic) / raw ceiling | {result['ratios']['e2e_over_ceiling']} |",
+        f"| e2e (realistic) / naive | {result['ratios']['e2e_over_naive']} |",
+        *(
+            f"| latency at {k} msgs/s (p50 / p95 / p99) "
+            f"| {v['p50_ms']} / {v['p95_ms']} / {v['p99_ms']} ms |"
+            for k, v in lat.items()
+        ),
+        f"| p99 at 50 % of e2e | {result['p99_ms_at_50pct']} ms |",
+        f"| policy share of per-message time | {result['stages']['policy_share']} |",
+        f"| score cache hit rate (realistic) | {result['stages']['score_cache_hit_rate']} |",
+        "| worker RSS start / peak / end | "
+        + " / ".join(str(result["rss"][k]) for k in ("start_mib", "peak_mib", "end_mib"))
+        + " MiB |",
+        "",
+        "| stage | µs per message |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in result["stages"]["us_per_msg"].items()),
+    ]
+    if "soak" in result:
+        s = result["soak"]
+        lines += [
+            "",
+            f"Soak: {s['messages']} messages at {s['msgs_per_s']} msgs/s; "
+            f"RSS growth after warm-up {s['rss_growth_after_warmup']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    extra = dict(item.split("=", 1) for item in args.env)
+    settings = Settings(**{k.removeprefix("VIGIL_").lower(): v for k, v in extra.items()})
+    n = 2000 if args.quick else args.messages
+    realistic = chat_corpus.messages(args.data, n)
+    unique = chat_corpus.messages(args.data, n, unique=True)
+    log: Callable[[str], None] = lambda text: print(text, flush=True)  # noqa: E731
+    result: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "corpus": chat_corpus.statistics(realistic),
+        "corpus_unique": chat_corpus.statistics(unique),
+        "worker_env": extra,
+    }
+    log("raw ceiling…")
+    result["raw_ceiling_msgs_per_s"] = raw_ceiling(
+        settings, [m["content"] for m in unique], 1 if args.quick else 3
+    )
+    log("naive pipeline…")
+    result["naive_msgs_per_s"] = naive(
+        [m["content"] for m in realistic[: 100 if args.quick else 500]]
+    )
+    log("end to end, no repeats…")
+    unique_run = backlog_run(args.broker, unique, extra)
+    unique_run.pop("rss_samples")
+    log("end to end, realistic…")
+    real_run = backlog_run(args.broker, realistic, extra)
+    real_run.pop("rss_samples")
+    result.update(
+        e2e_msgs_per_s=real_run["msgs_per_s"],
+        e2e_unique_msgs_per_s=unique_run["msgs_per_s"],
+        stages=real_run["stages"],
+        stages_unique=unique_run["stages"],
+        rss=real_run["rss"],
+    )
+    log("latency…")
+    rates = [f * real_run["msgs_per_s"] for f in LATENCY_FRACTIONS]
+    result["latency"] = open_loop(args.broker, realistic, rates, 8.0 if args.quick else 30.0, extra)
+    result["p99_ms_at_50pct"] = result["latency"][f"{rates[1]:.0f}"]["p99_ms"]
+    ceiling, naive_rate = result["raw_ceiling_msgs_per_s"], result["naive_msgs_per_s"]
+    result["ratios"] = {
+        "e2e_unique_over_ceiling": round(result["e2e_unique_msgs_per_s"] / ceiling, 3),
+        "e2e_over_ceiling": round(result["e2e_msgs_per_s"] / ceiling, 3),
+        "e2e_over_naive": round(result["e2e_msgs_per_s"] / naive_rate, 2) if naive_rate else None,
+    }
+    if args.soak:
+        log(f"soak, {args.soak} messages…")
+        result["soak"] = soak(args.broker, args.data, args.soak, extra)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    add_arguments(parser)
+    execute(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", default="127.0.0.1:19092")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--messages", type=int, default=10_000, help="backlog size per e2e run")
+    parser.add_argument("--quick", action="store_true", help="small corpus, short latency steps")
+    parser.add_argument(
+        "--soak", type=int, default=0, metavar="N", help="add an RSS soak of N messages"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="VIGIL_X=v", help="worker setting"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+
+
+def execute(args: argparse.Namespace) -> None:
+    result = run(args)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    table = markdown(result)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
