@@ -18,8 +18,10 @@ from typing import Protocol
 
 import orjson
 
-MAX_POSTS = 200
-"""Posts kept per author; velocity features saturate here (a flood is a flood)."""
+MAX_POSTS = 64
+"""Posts kept per author; velocity features saturate here (a flood is a flood). Every
+change rewrites the author's whole history to the history topic, so this bounds that record
+(~4 KiB) as much as memory."""
 MAX_STRIKES = 100
 """Strikes kept per author and ladder."""
 VELOCITY_WINDOWS: Mapping[str, float] = {"messages_10s": 10.0, "messages_1m": 60.0}

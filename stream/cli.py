@@ -433,6 +433,7 @@ def policy_backtest(
               help="Backlog size of each end-to-end run.")  # fmt: skip
 @click.option("--soak", type=click.IntRange(min=0), default=0, metavar="N",
               help="Add a run of N messages that reports worker RSS growth.")  # fmt: skip
+@click.option("--scale-out", is_flag=True, help="Add 1- vs 2-worker runs on 4 partitions.")
 @click.option("--env", multiple=True, metavar="VIGIL_X=v", help="A worker setting (repeatable).")
 def bench(**options: Any) -> None:
     """Benchmark the pipeline on the real broker against its ceilings (see bench/harness.py).

@@ -1,0 +1,37 @@
+"""`vigil bench --quick` runs end to end on the real broker and writes its JSON and table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+KEYS = (
+    "raw_ceiling_msgs_per_s", "naive_msgs_per_s", "e2e_msgs_per_s", "e2e_unique_msgs_per_s",
+    "latency", "p99_ms_at_50pct", "stages", "rss", "corpus", "ratios",
+)  # fmt: skip
+
+
+def test_quick_bench(kafka_broker: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "bench", "--quick", "--broker", kafka_broker,
+         "--data", str(DATA), "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = orjson.loads(out.read_bytes())
+    assert set(KEYS) <= set(report)
+    assert report["raw_ceiling_msgs_per_s"] > 0
+    assert report["e2e_msgs_per_s"] > 0
+    assert len(report["latency"]) == 3
+    assert all(step["decided"] == step["sent"] for step in report["latency"].values())
+    assert report["stages"]["us_per_msg"]["infer"] > 0
+    assert report["rss"]["peak_mib"] > 50
+    assert "| raw ceiling" in out.with_suffix(".md").read_text()
