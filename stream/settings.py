@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1)
     """onnxruntime intra-op threads; keep ≤ cores per worker. Default ``2``."""
 
-    inference_spinning: bool = True
+    inference_spinning: bool = False
     """Let onnxruntime's threads busy-wait between operations: faster inference alone, but
-    they compete with the event loop for the cores. Default ``true`` (onnxruntime's)."""
+    they compete with the event loop, the Kafka client and the broker for the cores. Default
+    ``false``."""
 
     score_cache_size: int = Field(default=100_000, ge=0)
     """Recent distinct texts whose scores are kept for repeats (LRU); ``0`` disables. Exact
