@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from policies import expressions, templates
 from policies.base import PolicyError
 from policies.lists import CompiledList, ListSource, check_entries, read_list
-from policies.schema import Ladder, Rule, RuleFile
+from policies.schema import Exempt, Ladder, LadderStep, Rule, RuleFile
 from policies.source import Diagnostic, Document, YamlLoadError, load_yaml
 
 LISTS_DIR = "lists"
@@ -123,19 +123,17 @@ def validation_diagnostics(
 
 
 def _model_at(loc: tuple[str | int, ...]) -> Any:
-    from policies import schema
-
     named = [p for p in loc if isinstance(p, str)]
     if named == ["rules"]:
-        return schema.Rule
+        return Rule
     if named[:1] == ["rules"] and named[-1:] == ["exempt"]:
-        return schema.Exempt
+        return Exempt
     if named[:1] == ["ladders"] and named[-1:] == ["steps"]:
-        return schema.LadderStep
+        return LadderStep
     if named[:1] == ["ladders"] and len(named) == 2:
-        return schema.Ladder
+        return Ladder
     if not named:
-        return schema.RuleFile
+        return RuleFile
     return None
 
 

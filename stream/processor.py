@@ -160,14 +160,12 @@ class BatchProcessor:
             valid.append(_Valid(record, event, text, truncated))
         t2 = time.perf_counter()
 
-        before = (
-            dict(self.classifier.stage_seconds) if isinstance(self.classifier, StageTimed) else None
-        )
+        timed = self.classifier if isinstance(self.classifier, StageTimed) else None
+        before = dict(timed.stage_seconds) if timed is not None else {}
         scored = await self._classify(valid, out)
         t3 = time.perf_counter()
-        if before is not None:
-            assert isinstance(self.classifier, StageTimed)
-            for stage, total in self.classifier.stage_seconds.items():
+        if timed is not None:
+            for stage, total in timed.stage_seconds.items():
                 m.stage_duration.labels(stage=stage).observe(total - before.get(stage, 0.0))
 
         policy, classifier = self.policy, self.classifier
