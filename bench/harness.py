@@ -171,6 +171,7 @@ def backlog_run(
         "messages": n,
         "msgs_per_s": round((n - 1) / (stamps[-1] - stamps[0]), 1),
         "startup_s": round(stamps[0] - started, 2),
+        "wall_s": round(stamps[-1] - started, 2),
         "stages": stage_breakdown(metrics, n),
         "rss": {k: round(v, 1) for k, v in rss.summary().items()},
         "rss_samples": rss.samples,
@@ -276,6 +277,83 @@ def naive(texts: Sequence[str]) -> float | None:
     return round(len(texts) / (time.perf_counter() - started), 1)
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The ``p`` quantile (0–1) of sorted ``values``, rounded to 0.1."""
+    return round(values[min(len(values) - 1, int(p * len(values)))], 1)
+
+
+class OpenLoopClient:
+    """Sends messages on a fixed schedule and records, per message, the latency from its
+    scheduled send time to its decision's Kafka timestamp and the worker's own processing
+    latency (``processing_latency_seconds``), from a background consumer thread."""
+
+    def __init__(self, broker: str, settings: Settings) -> None:
+        self._settings = settings
+        self._producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=0, acks=1)
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=broker.split(","), enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        self._consumer.assign(
+            [TopicPartition(settings.decisions_topic, p) for p in range(settings.partitions)]
+        )
+        self._scheduled: dict[str, float] = {}
+        self.latencies: dict[str, tuple[float, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            for records in self._consumer.poll(timeout_ms=50).values():
+                for r in records:
+                    d = orjson.loads(r.value)
+                    mid = d["message_id"]
+                    if mid in self._scheduled and mid not in self.latencies:
+                        self.latencies[mid] = (
+                            r.timestamp / 1000.0 - self._scheduled[mid],
+                            d["processing_latency_seconds"],
+                        )
+
+    def __enter__(self) -> OpenLoopClient:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._producer.close()
+        self._consumer.close()
+
+    def send(self, messages: Sequence[dict[str, Any]], rate: float, prefix: str) -> list[str]:
+        """Send ``messages`` at ``rate`` per second as ``{prefix}-{i}``; returns their ids."""
+        ids = []
+        start = time.time() + 0.2
+        for i, m in enumerate(messages):
+            at = start + i / rate
+            delay = at - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            mid = f"{prefix}-{i}"
+            self._scheduled[mid] = at
+            self._producer.send(
+                self._settings.input_topic,
+                key=m["author_id"].encode(),
+                value=orjson.dumps({**m, "message_id": mid}),
+            )
+            ids.append(mid)
+        self._producer.flush()
+        return ids
+
+    def wait_for(self, ids: list[str], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(i not in self.latencies for i in ids):
+            time.sleep(0.1)
+
+    def latencies_ms(self, ids: list[str]) -> tuple[list[float], list[float]]:
+        """Sorted end-to-end and worker-processing latencies of the decided ``ids``."""
+        seen = [self.latencies[i] for i in ids if i in self.latencies]
+        return sorted(e * 1000 for e, _ in seen), sorted(w * 1000 for _, w in seen)
+
+
 def open_loop(
     broker: str,
     corpus: Sequence[dict[str, Any]],
@@ -287,80 +365,31 @@ def open_loop(
     tag = f"lat{uuid.uuid4().hex[:8]}"
     settings = isolated_settings(broker, tag, log_level="warning")
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
-    producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=0, acks=1)
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker.split(","), enable_auto_commit=False, fetch_max_wait_ms=10
-    )
-    tps = [TopicPartition(settings.decisions_topic, p) for p in range(settings.partitions)]
-    consumer.assign(tps)
-    scheduled: dict[str, float] = {}
-    latencies: dict[str, float] = {}
-    stop = threading.Event()
-
-    def collect() -> None:
-        while not stop.is_set():
-            for records in consumer.poll(timeout_ms=50).values():
-                for r in records:
-                    mid = orjson.loads(r.value)["message_id"]
-                    if mid in scheduled and mid not in latencies:
-                        latencies[mid] = r.timestamp / 1000.0 - scheduled[mid]
-
-    def send(messages: Sequence[dict[str, Any]], rate: float, prefix: str) -> list[str]:
-        ids = []
-        start = time.time() + 0.2
-        for i, m in enumerate(messages):
-            at = start + i / rate
-            delay = at - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            mid = f"{prefix}-{i}"
-            scheduled[mid] = at
-            producer.send(
-                settings.input_topic,
-                key=m["author_id"].encode(),
-                value=orjson.dumps({**m, "message_id": mid}),
-            )
-            ids.append(mid)
-        producer.flush()
-        return ids
-
-    def wait_for(ids: list[str], timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(i not in latencies for i in ids):
-            time.sleep(0.1)
-
     out: dict[str, dict[str, float]] = {}
-    collector = threading.Thread(target=collect, daemon=True)
-    with WorkerProcess(_worker_env(settings, _free_port(), extra), log):
-        collector.start()
-        wait_for(send(corpus[:200], 50.0, "warmup"), timeout=180)
+    with (
+        WorkerProcess(_worker_env(settings, _free_port(), extra), log),
+        OpenLoopClient(broker, settings) as client,
+    ):
+        client.wait_for(client.send(corpus[:200], 50.0, "warmup"), timeout=180)
         offset = 200
         for step, rate in enumerate(rates):
             count = max(50, int(rate * seconds))
             batch = [corpus[(offset + i) % len(corpus)] for i in range(count)]
             offset += count
-            ids = send(batch, rate, f"r{step}")
-            wait_for(ids)
-            values = sorted(latencies[i] * 1000 for i in ids if i in latencies)
+            ids = client.send(batch, rate, f"r{step}")
+            client.wait_for(ids)
+            values, _ = client.latencies_ms(ids)
             if not values:
                 raise SystemExit(f"no decisions at {rate:.0f} msg/s; worker log: {log}")
-
-            def pct(p: float, values: list[float] = values) -> float:
-                return round(values[min(len(values) - 1, int(p * len(values)))], 1)
-
             out[f"{round(rate)}"] = {
                 "rate_msgs_per_s": round(rate, 1),
                 "sent": len(ids),
                 "decided": len(values),
-                "p50_ms": pct(0.50),
-                "p95_ms": pct(0.95),
-                "p99_ms": pct(0.99),
+                "p50_ms": percentile(values, 0.50),
+                "p95_ms": percentile(values, 0.95),
+                "p99_ms": percentile(values, 0.99),
                 "max_ms": round(values[-1], 1),
             }
-    stop.set()
-    collector.join()
-    producer.close()
-    consumer.close()
     return out
 
 

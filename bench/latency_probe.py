@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench import chat_corpus
-from bench.harness import STAGES, _free_port, _worker_env, scrape
+from bench.harness import STAGES, OpenLoopClient, _free_port, _worker_env, percentile, scrape
 from bench.kafka_io import isolated_settings
 from stream.worker_process import WorkerProcess
 
 WARMUP = 300
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return round(values[int(q * (len(values) - 1))], 1) if values else float("nan")
 
 
 def probe(
@@ -40,58 +34,17 @@ def probe(
     corpus = chat_corpus.messages(data, WARMUP + int(rate * seconds), seed=31)
     settings = isolated_settings(broker, f"probe{uuid.uuid4().hex[:6]}", log_level="warning")
     port = _free_port()
-    producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=0, acks=1)
-    consumer = KafkaConsumer(
-        bootstrap_servers=broker.split(","), enable_auto_commit=False, fetch_max_wait_ms=10
-    )
-    consumer.assign(
-        [TopicPartition(settings.decisions_topic, p) for p in range(settings.partitions)]
-    )
-    scheduled: dict[str, float] = {}
-    seen: dict[str, tuple[float, float]] = {}
-    stop = threading.Event()
-
-    def collect() -> None:
-        while not stop.is_set():
-            for records in consumer.poll(timeout_ms=50).values():
-                for r in records:
-                    d = orjson.loads(r.value)
-                    if d["message_id"] in scheduled:
-                        seen[d["message_id"]] = (
-                            r.timestamp / 1000.0 - scheduled[d["message_id"]],
-                            d["processing_latency_seconds"],
-                        )
-
-    def send(i: int, m: dict[str, Any], mid: str) -> None:
-        producer.send(
-            settings.input_topic,
-            key=m["author_id"].encode(),
-            value=orjson.dumps({**m, "message_id": mid}),
-        )
-
-    with WorkerProcess(_worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"):
-        threading.Thread(target=collect, daemon=True).start()
-        for i in range(WARMUP):
-            send(i, corpus[i], f"warm{i}")
-            time.sleep(0.02)
-        producer.flush()
+    with (
+        WorkerProcess(_worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"),
+        OpenLoopClient(broker, settings) as client,
+    ):
+        client.send(corpus[:WARMUP], 50.0, "warm")
         time.sleep(5)
         before = scrape(port)
-        start = time.time() + 0.2
-        for i, m in enumerate(corpus[WARMUP:]):
-            at = start + i / rate
-            if (delay := at - time.time()) > 0:
-                time.sleep(delay)
-            scheduled[f"m{i}"] = at
-            send(i, m, f"m{i}")
-        producer.flush()
-        deadline = time.monotonic() + 60
-        while len(seen) < len(scheduled) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        ids = client.send(corpus[WARMUP:], rate, "m")
+        client.wait_for(ids, timeout=60)
         after = scrape(port)
-    stop.set()
-    e2e = sorted(v[0] * 1000 for v in seen.values())
-    worker = sorted(v[1] * 1000 for v in seen.values())
+    e2e, worker = client.latencies_ms(ids)
 
     def delta(name: str, stage: str | None = None) -> float:
         key = (name, (("stage", stage),) if stage else ())
@@ -100,10 +53,10 @@ def probe(
     batches = delta("vigil_batch_size_count")
     return {
         "rate_msgs_per_s": rate,
-        "sent": len(scheduled),
-        "decided": len(seen),
-        "e2e_ms": {q: _quantile(e2e, float(q) / 100) for q in ("50", "95", "99")},
-        "worker_processing_ms": {q: _quantile(worker, float(q) / 100) for q in ("50", "99")},
+        "sent": len(ids),
+        "decided": len(e2e),
+        "e2e_ms": {q: percentile(e2e, float(q) / 100) for q in ("50", "95", "99")},
+        "worker_processing_ms": {q: percentile(worker, float(q) / 100) for q in ("50", "99")},
         "mean_batch_size": round(delta("vigil_batch_size_sum") / batches, 2) if batches else None,
         "ms_per_batch": {
             s: round(delta("vigil_stage_duration_seconds_sum", s) / batches * 1000, 2)

@@ -15,47 +15,20 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
-import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.kafka_io import Record, consume_until, isolated_settings, produce
+from bench.harness import backlog_run
 from stream.demo import sample_messages
-from stream.worker_process import WorkerProcess
 
 
 def one_run(broker: str, n: int, extra_env: dict[str, str]) -> dict[str, float]:
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = isolated_settings(broker, tag, metrics_port=0, log_level="warning")
+    """One backlog run of ``n`` demo-sample messages (unique ids) through a fresh worker."""
     sample = sample_messages()
-    records: list[Record] = []
-    for i in range(n):
-        msg = {**sample[i % len(sample)], "message_id": f"{tag}-{i}"}
-        records.append((msg["author_id"].encode(), orjson.dumps(msg), []))
-    produce(broker, settings.input_topic, records)
-    env = {**settings.to_env(), **extra_env}
-    log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
-    started = time.time()
-    with WorkerProcess(env, log):
-        seen = consume_until(
-            broker,
-            [settings.decisions_topic],
-            lambda s: len(s[settings.decisions_topic]) >= n,
-            timeout_seconds=3600,
-        )
-    decisions = seen[settings.decisions_topic]
-    if len(decisions) < n:
-        raise SystemExit(f"only {len(decisions)} of {n} decisions; worker log: {log}")
-    stamps = sorted(r.timestamp / 1000.0 for r in decisions)
-    return {
-        "msgs_per_s": (n - 1) / (stamps[-1] - stamps[0]),
-        "startup_s": stamps[0] - started,
-        "wall_s": stamps[-1] - started,
-    }
+    corpus = [{**sample[i % len(sample)], "message_id": f"m{i}"} for i in range(n)]
+    run = backlog_run(broker, corpus, extra_env)
+    return {k: run[k] for k in ("msgs_per_s", "startup_s", "wall_s")}
 
 
 def main() -> None:

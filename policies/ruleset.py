@@ -9,7 +9,6 @@ Loading never stops at the first problem: it collects every diagnostic it can, a
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from policies import expressions, templates
 from policies.base import PolicyError
 from policies.lists import CompiledList, ListSource, check_entries, read_list
 from policies.schema import Exempt, Ladder, LadderStep, Rule, RuleFile
-from policies.source import Diagnostic, Document, YamlLoadError, load_yaml
+from policies.source import Diagnostic, Document, display_path, load_all
 
 LISTS_DIR = "lists"
 TESTS_DIR = "tests"
@@ -59,14 +58,6 @@ class Loaded:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.level == "error"]
-
-
-def display_path(path: Path) -> str:
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return relative if not relative.startswith("..") else str(path)
 
 
 def rule_files(root: Path) -> list[Path]:
@@ -261,13 +252,9 @@ def load_rules(root: Path, categories: Sequence[str]) -> Loaded:
         diagnostics.append(
             Diagnostic(display_path(root), 1, 1, "no rule files", "add a *.yaml file with 'rules:'")
         )
-    for path in files:
-        try:
-            doc, problems = load_yaml(path, display_path(path))
-        except YamlLoadError as exc:
-            diagnostics.append(exc.diagnostic)
-            continue
-        diagnostics += problems
+    docs, problems = load_all(files)
+    diagnostics += problems
+    for doc in docs:
         if doc.data is None:
             continue
         rule_file, problems = _validate_file(doc)

@@ -8,7 +8,8 @@ keeping the last value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,28 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Document, list[Di
     positions: dict[Path_, Located] = {}
     problems = list(_walk(node, (), file, positions)) if node is not None else []
     return Document(file, data, positions, text.splitlines()), problems
+
+
+def load_all(paths: Iterable[Path]) -> tuple[list[Document], list[Diagnostic]]:
+    """Safe-load every file: the documents, and the problems (unreadable or invalid files
+    are problems, not documents)."""
+    docs: list[Document] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        try:
+            doc, found = load_yaml(path, display_path(path))
+        except YamlLoadError as exc:
+            problems.append(exc.diagnostic)
+            continue
+        docs.append(doc)
+        problems += found
+    return docs, problems
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter messages)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return relative if not relative.startswith("..") else str(path)

@@ -16,15 +16,17 @@ from pydantic import ValidationError
 from classifiers.normalize import prepare_content
 from policies.base import PolicyInput, Verdict, decide_and_remember
 from policies.engine import RuleEngine
-from policies.ruleset import display_path, test_files, validation_diagnostics
+from policies.ruleset import test_files, validation_diagnostics
 from policies.schema import MessageSpec, TestCase
-from policies.source import Diagnostic, YamlLoadError, load_yaml
+from policies.source import Diagnostic, display_path, load_all
 from policies.state import MemoryHistoryStore
 from stream.records import AuthorContext, ChannelContext, MessageEvent
+from stream.settings import Settings
 
 CASE_TIME = 1_800_000_000.0
 """The (arbitrary, fixed) time of every case's message; history is placed before it."""
-MAX_CONTENT_CHARS = 2000
+MAX_CONTENT_CHARS: int = Settings.model_fields["max_content_chars"].default
+"""Texts are prepared with the worker's default prefix length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +95,9 @@ def run_tests(root: Path, engine: RuleEngine) -> tuple[list[CaseResult], list[Di
         problems.append(
             Diagnostic(display_path(root), 1, 1, "no rule tests", "add cases in tests/*.yaml")
         )
-    for path in files:
-        try:
-            doc, dupes = load_yaml(path, display_path(path))
-        except YamlLoadError as exc:
-            problems.append(exc.diagnostic)
-            continue
-        problems += dupes
+    docs, found = load_all(files)
+    problems += found
+    for doc in docs:
         raw_cases = doc.data.get("cases") if isinstance(doc.data, dict) else None
         if not isinstance(raw_cases, list) or not raw_cases:
             problems.append(doc.diagnostic((), "expected a mapping with a non-empty 'cases:' list"))
