@@ -8,8 +8,10 @@ Measured, with the shipped model, the default policy and the settings a worker w
   the worker, tokenization included), on the corpus without repeats, outside Kafka;
   measured before, between and after the end-to-end runs (the machine is shared), and each
   ratio divides a run by the mean of the ceilings measured next to it;
-- ``naive_msgs_per_s``: a ``transformers`` ``pipeline()`` on PyTorch fp32, one message at a
-  time, what a team writes first (needs the ``train`` extra);
+- ``naive_msgs_per_s``: the shipped model's weights (dequantized from the int8 graph) in a
+  ``transformers`` ``pipeline()`` on PyTorch fp32, one message at a time, what a team
+  writes first (needs the ``train`` extra; ``naive_weights`` says how closely its scores
+  match the shipped model's, see :mod:`bench.naive`);
 - ``e2e_msgs_per_s``: a preloaded backlog of the realistic corpus until every decision is
   produced (``e2e_unique_msgs_per_s``: the same on the corpus without repeats);
 - latency: an open-loop producer at 25 %, 50 % and 75 % of ``e2e_msgs_per_s`` sends on a
@@ -37,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
+from confluent_kafka import TopicPartition as ConfluentPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import chat_corpus
-from bench.kafka_io import Record, consume_until, isolated_settings, produce
+from bench.kafka_io import Record, isolated_settings, produce
+from bench.naive import naive_rate
 from classifiers.normalize import prepare_content
 from classifiers.onnx_classifier import OnnxClassifier
 from stream.settings import Settings
@@ -59,18 +63,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.extend(int(c) for c in tasks.read_text().split())
+        except OSError:
+            continue
+    return found
+
+
 def _rss_bytes(pid: int) -> int | None:
+    """Resident memory of ``pid`` and its descendants (the worker's model process)."""
+    total = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+                total = int(line.split()[1]) * 1024
     except OSError:
         return None
-    return None
+    for child in _children(pid):
+        total += _rss_bytes(child) or 0
+    return total
 
 
 class RssSampler:
-    """Samples a process's resident memory in a background thread."""
+    """Samples the resident memory of a process and its children in a background thread."""
 
     def __init__(self, pid: int, interval: float = 0.5) -> None:
         self.samples: list[tuple[float, int]] = []
@@ -138,6 +156,39 @@ def _worker_env(settings: Settings, port: int, extra: dict[str, str]) -> dict[st
     }
 
 
+def reader(broker: str, topic: str, **config: Any) -> Consumer:
+    """A librdkafka consumer of every partition of ``topic`` from the beginning, no group."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker,
+            "group.id": f"bench-{uuid.uuid4().hex}",  # required, never joined or committed
+            "enable.auto.commit": False,
+            **config,
+        }
+    )
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([ConfluentPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    return consumer
+
+
+def decision_times(broker: str, topic: str, n: int, timeout_seconds: float) -> list[float]:
+    """Kafka timestamps (s) of the first ``n`` records of ``topic``, read from the start.
+
+    librdkafka reads them and no value is decoded: kafka-python took ~50 % of a core to
+    drain a backlog's decisions, CPU that the worker under test then did not get."""
+    consumer = reader(broker, topic)
+    stamps: list[float] = []
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while len(stamps) < n and time.monotonic() < deadline:
+            for r in consumer.consume(num_messages=10_000, timeout=0.5):
+                if r.error() is None:
+                    stamps.append(r.timestamp()[1] / 1000.0)
+        return stamps
+    finally:
+        consumer.close()
+
+
 def backlog_run(
     broker: str, corpus: Sequence[dict[str, Any]], extra: dict[str, str]
 ) -> dict[str, Any]:
@@ -156,17 +207,11 @@ def backlog_run(
     with WorkerProcess(_worker_env(settings, port, extra), log) as worker:
         assert worker.pid is not None
         with RssSampler(worker.pid) as rss:
-            seen = consume_until(
-                broker,
-                [settings.decisions_topic],
-                lambda s: len(s[settings.decisions_topic]) >= n,
-                7200,
-            )
+            stamps = decision_times(broker, settings.decisions_topic, n, 7200)
             metrics = scrape(port)
-    decisions = seen[settings.decisions_topic]
-    if len(decisions) < n:
-        raise SystemExit(f"only {len(decisions)} of {n} decisions; worker log: {log}")
-    stamps = sorted(r.timestamp / 1000.0 for r in decisions)
+    if len(stamps) < n:
+        raise SystemExit(f"only {len(stamps)} of {n} decisions; worker log: {log}")
+    stamps.sort()
     return {
         "messages": n,
         "msgs_per_s": round((n - 1) / (stamps[-1] - stamps[0]), 1),
@@ -205,17 +250,11 @@ def scale_out(
         ]
         for proc in procs:
             proc.start()
-        topic = settings.decisions_topic
-
-        def drained(seen: dict[str, list[Any]], topic: str = topic) -> bool:
-            return len(seen[topic]) >= len(corpus)
-
         try:
-            seen = consume_until(broker, [topic], drained, 3600)
+            stamps = sorted(decision_times(broker, settings.decisions_topic, len(corpus), 3600))
         finally:
             for proc in procs:
                 proc.stop()
-        stamps = sorted(r.timestamp / 1000.0 for r in seen[settings.decisions_topic])
         # The first decisions come before both workers have joined; measure the second half.
         half = stamps[len(stamps) // 2 :]
         out[f"workers_{workers}_msgs_per_s"] = round((len(half) - 1) / (half[-1] - half[0]), 1)
@@ -243,40 +282,6 @@ def raw_ceiling(settings: Settings, texts: Sequence[str], runs: int) -> float:
     return round(statistics.median(rates), 1)
 
 
-def naive(texts: Sequence[str]) -> float | None:
-    """Messages/s of a transformers pipeline() on PyTorch fp32, one message at a time.
-
-    The fine-tuned weights ship only as int8 ONNX, so this uses the same architecture with
-    the base all-MiniLM-L6-v2 encoder and a 4-way classification head: the same compute per
-    message (speed does not depend on weight values).
-    """
-    try:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
-        from classifiers.train import default_base
-    except ImportError:
-        return None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(Settings().inference_threads)
-    base = str(default_base())
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=4, dtype=torch.float32
-    )
-    classify = pipeline(
-        "text-classification",
-        model=model,
-        tokenizer=AutoTokenizer.from_pretrained(base),
-        top_k=None,
-        device="cpu",
-    )
-    classify(texts[0])
-    started = time.perf_counter()
-    for text in texts:
-        classify(text)
-    return round(len(texts) / (time.perf_counter() - started), 1)
-
-
 def percentile(values: list[float], p: float) -> float:
     """The ``p`` quantile (0–1) of sorted ``values``, rounded to 0.1."""
     return round(values[min(len(values) - 1, int(p * len(values)))], 1)
@@ -285,17 +290,16 @@ def percentile(values: list[float], p: float) -> float:
 class OpenLoopClient:
     """Sends messages on a fixed schedule and records, per message, the latency from its
     scheduled send time to its decision's Kafka timestamp and the worker's own processing
-    latency (``processing_latency_seconds``), from a background consumer thread."""
+    latency (``processing_latency_seconds``), from a background consumer thread.
+
+    It uses librdkafka (``confluent-kafka``): its C client costs a few microseconds per
+    message, where kafka-python's pure-Python one took ~40 % of a core at 225 msgs/s on
+    the 2-core bench machine, CPU the worker under test then did not get."""
 
     def __init__(self, broker: str, settings: Settings) -> None:
         self._settings = settings
-        self._producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=0, acks=1)
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=broker.split(","), enable_auto_commit=False, fetch_max_wait_ms=10
-        )
-        self._consumer.assign(
-            [TopicPartition(settings.decisions_topic, p) for p in range(settings.partitions)]
-        )
+        self._producer = Producer({"bootstrap.servers": broker, "linger.ms": 0, "acks": 1})
+        self._consumer = reader(broker, settings.decisions_topic, **{"fetch.wait.max.ms": 10})
         self._scheduled: dict[str, float] = {}
         self.latencies: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
@@ -303,15 +307,16 @@ class OpenLoopClient:
 
     def _collect(self) -> None:
         while not self._stop.is_set():
-            for records in self._consumer.poll(timeout_ms=50).values():
-                for r in records:
-                    d = orjson.loads(r.value)
-                    mid = d["message_id"]
-                    if mid in self._scheduled and mid not in self.latencies:
-                        self.latencies[mid] = (
-                            r.timestamp / 1000.0 - self._scheduled[mid],
-                            d["processing_latency_seconds"],
-                        )
+            for r in self._consumer.consume(num_messages=1000, timeout=0.05):
+                if r.error() is not None:
+                    continue
+                d = orjson.loads(r.value() or b"{}")
+                mid = d["message_id"]
+                if mid in self._scheduled and mid not in self.latencies:
+                    self.latencies[mid] = (
+                        r.timestamp()[1] / 1000.0 - self._scheduled[mid],
+                        d["processing_latency_seconds"],
+                    )
 
     def __enter__(self) -> OpenLoopClient:
         self._thread.start()
@@ -320,7 +325,7 @@ class OpenLoopClient:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._producer.close()
+        self._producer.flush(30)
         self._consumer.close()
 
     def send(self, messages: Sequence[dict[str, Any]], rate: float, prefix: str) -> list[str]:
@@ -334,13 +339,15 @@ class OpenLoopClient:
                 time.sleep(delay)
             mid = f"{prefix}-{i}"
             self._scheduled[mid] = at
-            self._producer.send(
+            self._producer.produce(
                 self._settings.input_topic,
                 key=m["author_id"].encode(),
                 value=orjson.dumps({**m, "message_id": mid}),
             )
+            self._producer.poll(0)  # serve delivery reports, so the local queue drains
             ids.append(mid)
-        self._producer.flush()
+        if self._producer.flush(60) > 0:
+            raise SystemExit("the load generator could not deliver every message in 60 s")
         return ids
 
     def wait_for(self, ids: list[str], timeout: float = 120.0) -> None:
@@ -475,22 +482,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("raw ceiling…")
         ceilings.append(raw_ceiling(settings, ceiling_texts, 1))
 
-    def naive_rate() -> None:
+    def naive() -> None:
         log("naive pipeline…")
-        rate = naive([m["content"] for m in realistic[: 100 if args.quick else 400]])
-        if rate is not None:
-            naives.append(rate)
+        texts = [m["content"] for m in realistic[: 100 if args.quick else 400]]
+        measured = naive_rate(texts, settings.model_dir, settings.inference_threads)
+        if measured is not None:
+            naives.append(measured.pop("msgs_per_s"))
+            result["naive_weights"] = measured
 
     ceiling()
     log("end to end, no repeats…")
     unique_run = backlog_run(args.broker, unique, extra)
     unique_run.pop("rss_samples")
     ceiling()
-    naive_rate()
+    naive()
     log("end to end, realistic…")
     real_run = backlog_run(args.broker, realistic, extra)
     real_run.pop("rss_samples")
-    naive_rate()
+    naive()
     ceiling()
     result.update(
         raw_ceiling_msgs_per_s=statistics.median(ceilings),

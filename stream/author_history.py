@@ -51,7 +51,10 @@ class _PartitionStore:
 
     def put(self, author_id: str, history: AuthorHistory) -> None:
         self._data[author_id] = history
-        self._owner._writes[(self._partition, author_id)] = history
+        # A batch completed after its partition was revoked must not overwrite the new
+        # owner's persisted history with the partial one it saw (its decisions are duplicates).
+        if self._owner.owns(self._partition):
+            self._owner._writes[(self._partition, author_id)] = history
 
 
 class AuthorHistories:
@@ -66,6 +69,10 @@ class AuthorHistories:
 
     def store_for(self, partition: int) -> HistoryStore:
         return _PartitionStore(self, partition)
+
+    def owns(self, partition: int) -> bool:
+        """Whether ``partition``'s history was read since its assignment (or is memory-only)."""
+        return self.topic is None or partition in self._loaded
 
     def missing(self, partitions: Iterable[int]) -> set[int]:
         """Which of ``partitions`` have not been read from the topic since their assignment."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -36,11 +37,17 @@ def build_classifier(settings: Settings) -> Classifier:
         return built
     from classifiers.onnx_classifier import OnnxClassifier
 
-    return OnnxClassifier(
+    onnx = functools.partial(
+        OnnxClassifier,
         settings.model_dir,
         intra_op_threads=settings.inference_threads,
         spinning=settings.inference_spinning,
     )
+    if settings.inference_process:
+        from classifiers.isolated import IsolatedClassifier
+
+        return IsolatedClassifier(onnx)
+    return onnx()
 
 
 def build_policy(settings: Settings, categories: tuple[str, ...]) -> Policy:

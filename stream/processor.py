@@ -38,6 +38,26 @@ class _Valid:
     truncated: bool
 
 
+Outcomes = dict[str, Row | Exception]
+"""A scoring's result per distinct text: its row, or why it could not be scored."""
+
+_Scoring = dict[str, "asyncio.Future[Outcomes]"]
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """A batch between :meth:`BatchProcessor.submit` and :meth:`BatchProcessor.complete`."""
+
+    received_at: float
+    out: list[OutboundRecord]
+    """Dead letters so far (decode)."""
+    valid: list[_Valid]
+    rows: dict[str, Row]
+    """Scores found in the cache."""
+    scoring: _Scoring
+    """The scoring (this batch's or an earlier one's) that yields each other distinct text."""
+
+
 class BatchProcessor:
     """Turns consumed records into output records; see the module docstring for the contract."""
 
@@ -62,6 +82,7 @@ class BatchProcessor:
         self._metrics = metrics
         self._executor = executor
         self._clock = clock
+        self._in_flight: dict[str, asyncio.Future[Outcomes]] = {}
 
     def _dead(
         self, record: InboundRecord, stage: str, reason: str, exc: BaseException, content: str
@@ -82,59 +103,84 @@ class BatchProcessor:
             message=message,
         )
 
+    def _timed_predict(self, texts: Sequence[str]) -> Scores:
+        """Runs on the inference thread; one scoring at a time, so stage deltas are its own."""
+        timed = self.classifier if isinstance(self.classifier, StageTimed) else None
+        before = dict(timed.stage_seconds) if timed is not None else {}
+        started = time.perf_counter()
+        scores = predict_checked(self.classifier, texts)
+        stage = self._metrics.stage_duration
+        stage.labels(stage="classify").observe(time.perf_counter() - started)
+        if timed is not None:
+            for name, total in timed.stage_seconds.items():
+                stage.labels(stage=name).observe(total - before.get(name, 0.0))
+        return scores
+
     async def _predict(self, texts: Sequence[str]) -> Scores:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, predict_checked, self.classifier, texts)
+        return await loop.run_in_executor(self._executor, self._timed_predict, texts)
 
-    async def _classify(
-        self, valid: list[_Valid], out: list[OutboundRecord]
-    ) -> list[tuple[_Valid, Row]]:
-        """Score the batch: cached texts are looked up, each other distinct text is scored
-        once; if the batch fails, texts are scored one by one to isolate the bad inputs."""
-        if not valid:
-            return []
+    async def _score(self, texts: list[str]) -> Outcomes:
+        """Score distinct ``texts``; if the batch fails, one by one to isolate the bad ones."""
+        outcomes: Outcomes = {}
+        try:
+            outcomes.update(zip(texts, await self._predict(texts), strict=True))
+        except Exception:
+            log.exception("batch classification failed; retrying %d texts one by one", len(texts))
+            for text in texts:
+                try:
+                    outcomes[text] = (await self._predict([text]))[0]
+                except Exception as exc:
+                    outcomes[text] = exc
+        self.cache.put_many((t, r) for t, r in outcomes.items() if not isinstance(r, Exception))
+        return outcomes
+
+    def _start_scoring(self, valid: list[_Valid]) -> tuple[dict[str, Row], _Scoring]:
+        """Cached rows now; every other distinct text joins the scoring of an earlier batch
+        that has it in flight, or is scored once in a new one."""
         rows: dict[str, Row] = {}
+        scoring: _Scoring = {}
+        todo: dict[str, None] = {}
+        hits = 0
         for v in valid:
-            hit = self.cache.get(v.text)
-            if hit is not None:
-                rows[v.text] = hit
-        todo = list(dict.fromkeys(v.text for v in valid if v.text not in rows))
-        hits = sum(1 for v in valid if v.text in rows)
+            text = v.text
+            if text in rows:
+                hits += 1
+            elif text in scoring or text in todo:
+                continue
+            elif (row := self.cache.get(text)) is not None:
+                rows[text] = row
+                hits += 1
+            elif (earlier := self._in_flight.get(text)) is not None:
+                scoring[text] = earlier
+            else:
+                todo[text] = None
         self._metrics.score_cache.labels(result="hit").inc(hits)
         self._metrics.score_cache.labels(result="miss").inc(len(valid) - hits)
-        failed: dict[str, Exception] = {}
         if todo:
-            try:
-                rows.update(zip(todo, await self._predict(todo), strict=True))
-            except Exception:
-                log.exception(
-                    "batch classification failed; retrying %d texts one by one", len(todo)
-                )
-                for text in todo:
-                    try:
-                        rows[text] = (await self._predict([text]))[0]
-                    except Exception as exc:
-                        failed[text] = exc
-            self.cache.put_many((t, rows[t]) for t in todo if t in rows)
-        scored: list[tuple[_Valid, Row]] = []
-        for v in valid:
-            if v.text in failed:
-                out.append(
-                    self._dead(
-                        v.record, "classify", "classifier_error", failed[v.text], v.event.content
-                    )
-                )
-            else:
-                scored.append((v, rows[v.text]))
-        return scored
+            texts = list(todo)
+            future = asyncio.ensure_future(self._score(texts))
+            for text in texts:
+                scoring[text] = self._in_flight[text] = future
+            future.add_done_callback(lambda f: self._scored(f, texts))
+        return rows, scoring
 
-    async def process(self, batch: Sequence[InboundRecord]) -> list[OutboundRecord]:
-        """Return the output records for ``batch``, in input order per stage."""
+    def _scored(self, future: asyncio.Future[Outcomes], texts: list[str]) -> None:
+        for text in texts:
+            if self._in_flight.get(text) is future:
+                del self._in_flight[text]
+
+    def submit(self, batch: Sequence[InboundRecord]) -> PendingBatch:
+        """Decode and prepare ``batch`` and start scoring it; call on the event loop.
+
+        Returns at once: scoring runs on the inference thread while the caller completes
+        earlier batches. Batches must be completed in the order they were submitted.
+        """
         s, m = self._settings, self._metrics
         received_at = self._clock()
         m.batch_size.observe(len(batch))
         m.consumed.labels(topic=s.input_topic).inc(len(batch))
-        out: list[OutboundRecord] = []
+        dead: list[OutboundRecord] = []
 
         t0 = time.perf_counter()
         events: list[tuple[InboundRecord, MessageEvent]] = []
@@ -149,7 +195,7 @@ class BatchProcessor:
                     )
                 )
             except DecodeError as exc:
-                out.append(self._dead(record, "decode", exc.reason, exc, ""))
+                dead.append(self._dead(record, "decode", exc.reason, exc, ""))
         t1 = time.perf_counter()
 
         valid: list[_Valid] = []
@@ -159,15 +205,34 @@ class BatchProcessor:
                 m.truncated.inc()
             valid.append(_Valid(record, event, text, truncated))
         t2 = time.perf_counter()
+        m.stage_duration.labels(stage="decode").observe(t1 - t0)
+        m.stage_duration.labels(stage="normalize").observe(t2 - t1)
+        rows, scoring = self._start_scoring(valid)
+        return PendingBatch(received_at, dead, valid, rows, scoring)
 
-        timed = self.classifier if isinstance(self.classifier, StageTimed) else None
-        before = dict(timed.stage_seconds) if timed is not None else {}
-        scored = await self._classify(valid, out)
+    async def process(self, batch: Sequence[InboundRecord]) -> list[OutboundRecord]:
+        """Return the output records for ``batch``, in input order per stage."""
+        return await self.complete(self.submit(batch))
+
+    async def complete(self, pending: PendingBatch) -> list[OutboundRecord]:
+        """Wait for ``pending``'s scores, then decide and encode: its output records."""
+        s, m = self._settings, self._metrics
+        out = pending.out
+        outcomes: dict[str, Row | Exception] = dict(pending.rows)
+        for text, future in pending.scoring.items():
+            outcomes[text] = (await future)[text]
+
         t3 = time.perf_counter()
-        if timed is not None:
-            for stage, total in timed.stage_seconds.items():
-                m.stage_duration.labels(stage=stage).observe(total - before.get(stage, 0.0))
-
+        scored: list[tuple[_Valid, Row]] = []
+        for v in pending.valid:
+            row = outcomes[v.text]
+            if isinstance(row, Exception):
+                out.append(
+                    self._dead(v.record, "classify", "classifier_error", row, v.event.content)
+                )
+            else:
+                scored.append((v, row))
+        received_at = pending.received_at
         policy, classifier = self.policy, self.classifier
         categories, thresholds = classifier.categories, classifier.thresholds
         decided: list[tuple[InboundRecord, Scored]] = []
@@ -218,8 +283,5 @@ class BatchProcessor:
             for match in item.verdict.enforced_matches:
                 m.actions.labels(action=item.verdict.action, rule=match.rule_id).inc()
 
-        m.stage_duration.labels(stage="decode").observe(t1 - t0)
-        m.stage_duration.labels(stage="normalize").observe(t2 - t1)
-        m.stage_duration.labels(stage="classify").observe(t3 - t2)
         m.stage_duration.labels(stage="policy").observe(t4 - t3)
         return out

@@ -12,6 +12,8 @@ def history(at: float) -> AuthorHistory:
 
 def test_writes_go_to_the_input_partition_once_per_author() -> None:
     histories = AuthorHistories("hist")
+    for partition in (0, 2):
+        histories.load(partition, [])
     store = histories.store_for(2)
     store.put("alice", history(1.0))
     store.put("alice", history(2.0))

@@ -249,6 +249,7 @@ def test_redelivered_message_gets_the_same_verdict() -> None:
 
 def test_history_changes_leave_as_records_of_the_batch() -> None:
     history = AuthorHistories(topic="hist")
+    history.load(0, [])  # partition 0 assigned, its (empty) history read
     out, _ = run(
         [record(0, event_bytes(0, "you idiot")), record(1, event_bytes(1, "hi"))], history=history
     )
@@ -290,3 +291,63 @@ def test_timed_classifiers_report_tokenize_and_infer_stages() -> None:
     get = metrics.registry.get_sample_value
     assert get("vigil_stage_duration_seconds_sum", {"stage": "tokenize"}) == 0.25
     assert get("vigil_stage_duration_seconds_sum", {"stage": "infer"}) == 0.5
+
+
+def test_a_text_in_flight_for_an_earlier_batch_is_not_scored_again() -> None:
+    classifier = KeywordClassifier()
+    processor = BatchProcessor(
+        classifier=classifier,
+        policy=RuleEngine.load(RULES, CATEGORIES),
+        settings=Settings(),
+        metrics=PipelineMetrics(),
+        executor=ThreadPoolExecutor(1),
+    )
+
+    async def overlapped() -> list[list[OutboundRecord]]:
+        # Submitted before the first completes, as the agent does under load.
+        first = processor.submit([record(0, event_bytes(0, "you idiot"))])
+        second = processor.submit(
+            [record(1, event_bytes(1, "you idiot")), record(2, event_bytes(2, "hello"))]
+        )
+        return [await processor.complete(first), await processor.complete(second)]
+
+    first, second = asyncio.run(overlapped())
+    assert classifier.calls == [["you idiot"], ["hello"]]
+    decisions = [orjson.loads(r.value or b"") for r in (*first, *second) if r.topic == "decisions"]
+    assert [d["message_id"] for d in decisions] == ["m0", "m1", "m2"]
+    assert decisions[0]["scores"] == decisions[1]["scores"]
+
+
+def test_a_failed_scoring_dead_letters_the_batches_that_shared_it() -> None:
+    class Failing(KeywordClassifier):
+        def predict(self, texts: Sequence[str]) -> Scores:
+            if "boom" in texts:
+                raise RuntimeError("model exploded")
+            return super().predict(texts)
+
+    processor = BatchProcessor(
+        classifier=Failing(),
+        policy=RuleEngine.load(RULES, CATEGORIES),
+        settings=Settings(dlq_topic="dlq"),
+        metrics=PipelineMetrics(),
+        executor=ThreadPoolExecutor(1),
+    )
+
+    async def overlapped() -> list[list[OutboundRecord]]:
+        first = processor.submit([record(0, event_bytes(0, "boom"))])
+        second = processor.submit([record(1, event_bytes(1, "boom"))])
+        return [await processor.complete(first), await processor.complete(second)]
+
+    for out in asyncio.run(overlapped()):
+        (dead,) = by_topic(out, "dlq")
+        assert dict(dead.headers)["vigil.error.stage"] == b"classify"
+        assert by_topic(out, "decisions") == []
+
+
+def test_a_batch_completed_after_its_partition_was_revoked_writes_no_history() -> None:
+    history = AuthorHistories(topic="hist")
+    history.load(0, [])
+    history.drop([0])
+    out, _ = run([record(0, event_bytes(0, "you idiot"))], history=history)
+    assert len(by_topic(out, "decisions")) == 1  # a duplicate the new owner decides again
+    assert by_topic(out, "hist") == []

@@ -1,0 +1,117 @@
+"""The model process: same answers as in-process, errors explained, crashes survived."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.base import Classifier, Scores, StageTimed
+from classifiers.isolated import ChildClassifierError, ClassifierCrashed, IsolatedClassifier
+from policies.engine import RuleEngine
+from stream.metrics import PipelineMetrics
+from stream.processor import BatchProcessor
+from stream.records import InboundRecord, SourcePosition
+from stream.settings import Settings
+
+CATEGORIES = ("offensive", "hate", "spam", "targeted")
+RULES = Path(__file__).parents[3] / "policies" / "rules"
+
+
+class Fake:
+    """Top-level, so the spawned child can import it. ``crash`` kills the process."""
+
+    categories = CATEGORIES
+    thresholds: Mapping[str, float] = {c: 0.5 for c in CATEGORIES}
+    version = "fake@1"
+
+    def __init__(self) -> None:
+        self._stages = {"tokenize": 0.0, "infer": 0.0}
+
+    @property
+    def stage_seconds(self) -> Mapping[str, float]:
+        return dict(self._stages)
+
+    def predict(self, texts: Sequence[str]) -> Scores:
+        if "crash" in texts:
+            os._exit(3)
+        if "raise" in texts:
+            raise ValueError("cannot score this")
+        self._stages["infer"] += 0.5
+        return np.array([[len(t) / 100, 0.1, 0.2, 0.3] for t in texts], dtype=np.float32)
+
+
+def broken_model() -> Classifier:
+    raise FileNotFoundError("model.onnx is missing from /models/x")
+
+
+@pytest.fixture
+def isolated() -> Iterator[IsolatedClassifier]:
+    classifier = IsolatedClassifier(Fake)
+    yield classifier
+    classifier.close()
+
+
+def test_answers_like_the_classifier_it_runs(isolated: IsolatedClassifier) -> None:
+    assert isinstance(isolated, Classifier)
+    assert isinstance(isolated, StageTimed)
+    assert (isolated.categories, isolated.version) == (CATEGORIES, "fake@1")
+    assert dict(isolated.thresholds) == dict(Fake.thresholds)
+    scores = isolated.predict(["ab", "abcd"])
+    np.testing.assert_array_equal(scores, Fake().predict(["ab", "abcd"]))
+    isolated.predict(["x"])
+    assert isolated.stage_seconds == {"tokenize": 0.0, "infer": 1.0}  # per-call deltas summed
+    assert isolated.pid not in (None, os.getpid())
+
+
+def test_an_error_in_the_child_is_raised_with_its_message(isolated: IsolatedClassifier) -> None:
+    pid = isolated.pid
+    with pytest.raises(ChildClassifierError, match="ValueError: cannot score this"):
+        isolated.predict(["raise"])
+    assert isolated.predict(["ok"]).shape == (1, 4)
+    assert isolated.pid == pid  # an exception is not a crash
+
+
+def test_a_crashed_child_is_replaced_on_the_next_call(isolated: IsolatedClassifier) -> None:
+    pid = isolated.pid
+    with pytest.raises(ClassifierCrashed, match="exit code 3"):
+        isolated.predict(["fine", "crash"])
+    assert isolated.predict(["fine"]).shape == (1, 4)
+    assert isolated.pid not in (None, pid)
+
+
+def test_a_model_that_cannot_load_fails_at_start_with_the_reason() -> None:
+    with pytest.raises(RuntimeError, match=r"FileNotFoundError: model\.onnx is missing"):
+        IsolatedClassifier(broken_model)
+
+
+def test_the_batch_processor_dead_letters_only_the_text_that_kills_the_model(
+    isolated: IsolatedClassifier,
+) -> None:
+    processor = BatchProcessor(
+        classifier=isolated,
+        policy=RuleEngine.load(RULES, CATEGORIES),
+        settings=Settings(dlq_topic="dlq", decisions_topic="decisions"),
+        metrics=PipelineMetrics(),
+        executor=ThreadPoolExecutor(1),
+    )
+    batch = [
+        InboundRecord(
+            key=b"a1",
+            value=(
+                f'{{"message_id": "m{i}", "author_id": "a1", "channel_id": "c1", '
+                f'"content": "{text}"}}'
+            ).encode(),
+            headers=(),
+            source=SourcePosition(topic="messages", partition=0, offset=i, timestamp=None),
+        )
+        for i, text in enumerate(["ok", "crash", "fine"])
+    ]
+    out = asyncio.run(processor.process(batch))
+    assert [r.value for r in out if r.topic == "dlq"] == [batch[1].value]
+    assert len([r for r in out if r.topic == "decisions"]) == 2
