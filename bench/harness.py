@@ -147,6 +147,12 @@ def stage_breakdown(
     }
 
 
+def worker_settings(extra: dict[str, str]) -> Settings:
+    """The settings a worker started with ``extra`` (``VIGIL_X=v``) environment runs with."""
+    overrides: dict[str, Any] = {k.removeprefix("VIGIL_").lower(): v for k, v in extra.items()}
+    return Settings(**overrides)
+
+
 def _worker_env(settings: Settings, port: int, extra: dict[str, str]) -> dict[str, str]:
     return {
         **settings.to_env(),
@@ -408,6 +414,11 @@ def soak(broker: str, data: Path, n: int, extra: dict[str, str]) -> dict[str, An
     warm = samples[len(samples) // 10][1] if samples else 0
     last = samples[-1][1] if samples else 0
     run["rss_growth_after_warmup"] = round((last - warm) / warm, 4) if warm else None
+    run["rss_mib_by_tenth_of_run"] = [
+        round(samples[min(len(samples) - 1, len(samples) * k // 10)][1] / 2**20, 1)
+        for k in range(11)
+        if samples
+    ]
     return run
 
 
@@ -460,7 +471,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     extra = dict(item.split("=", 1) for item in args.env)
-    settings = Settings(**{k.removeprefix("VIGIL_").lower(): v for k, v in extra.items()})
+    settings = worker_settings(extra)
     n = 2000 if args.quick else args.messages
     realistic = chat_corpus.messages(args.data, n)
     unique = chat_corpus.messages(args.data, n, unique=True)
