@@ -46,6 +46,12 @@ class StageTimed(Protocol):
         ...
 
 
+class ClassifierUnavailable(RuntimeError):
+    """The classifier cannot score anything now, whatever the input (its runtime cannot be
+    started). Not an input's fault: nothing is dead-lettered, the worker stops and its
+    unacknowledged inputs are processed again after the restart."""
+
+
 class ClassifierOutputError(RuntimeError):
     """A classifier broke its contract: not one finite row per text and category."""
 

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from types import MappingProxyType
 from typing import Any
 
-from classifiers.base import Classifier, Scores, StageTimed
+from classifiers.base import Classifier, ClassifierUnavailable, Scores, StageTimed
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,10 @@ class IsolatedClassifier:
         with self._lock:
             if self._conn is None:
                 started = time.perf_counter()
-                self._start()
+                try:
+                    self._start()
+                except RuntimeError as exc:
+                    raise ClassifierUnavailable(f"cannot restart the model process: {exc}") from exc
                 log.warning("model process restarted in %.1f s", time.perf_counter() - started)
             assert self._conn is not None
             try:

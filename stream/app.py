@@ -186,6 +186,13 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
                 metrics.end_to_end_latency.observe(max(0.0, done - r.source.timestamp))
         lag.processed(records)
 
+    async def stop_worker(exc: BaseException) -> None:
+        # Faust would restart just the agent, leaving its unacknowledged batches behind: the
+        # committed offset would stop before them and nothing would process them until a
+        # restart. Crashing the worker hands every unacknowledged input back.
+        log.critical("the classify agent failed, stopping the worker: %r", exc)
+        await app.crash(exc)
+
     async def finish_batches(stream: Any, staged: asyncio.Queue[Staged]) -> None:
         delivering: asyncio.Task[None] | None = None
         try:
@@ -195,6 +202,9 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
                 if delivering is not None:
                     await delivering
                 delivering = asyncio.create_task(deliver_and_ack(stream, events, records, produced))
+        except Exception as exc:  # at once, not when the next batch arrives
+            await stop_worker(exc)
+            raise
         finally:
             # Stopping: an unfinished delivery is abandoned; its inputs were not acknowledged,
             # so they are processed again after the restart.
@@ -227,6 +237,9 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
                 if finisher.done():
                     put.cancel()
                     finisher.result()  # re-raises what stopped it
+        except Exception as exc:
+            await stop_worker(exc)
+            raise
         finally:
             finisher.cancel()
 

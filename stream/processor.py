@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from classifiers.base import Classifier, Scores, StageTimed, predict_checked
+from classifiers.base import (
+    Classifier,
+    ClassifierUnavailable,
+    Scores,
+    StageTimed,
+    predict_checked,
+)
 from classifiers.normalize import prepare_content
 from policies.base import ALLOW, Policy, PolicyInput, decide_and_remember
 from stream.author_history import AuthorHistories
@@ -125,11 +131,15 @@ class BatchProcessor:
         outcomes: Outcomes = {}
         try:
             outcomes.update(zip(texts, await self._predict(texts), strict=True))
+        except ClassifierUnavailable:
+            raise
         except Exception:
             log.exception("batch classification failed; retrying %d texts one by one", len(texts))
             for text in texts:
                 try:
                     outcomes[text] = (await self._predict([text]))[0]
+                except ClassifierUnavailable:
+                    raise
                 except Exception as exc:
                     outcomes[text] = exc
         self.cache.put_many((t, r) for t, r in outcomes.items() if not isinstance(r, Exception))

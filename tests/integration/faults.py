@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from classifiers.base import Classifier, Scores
+from classifiers.base import Classifier, ClassifierUnavailable, Scores
 from policies.base import Policy, PolicyInput, Verdict
 from stream.components import build_classifier, build_policy
 from stream.settings import Settings
 
 CLASSIFIER_FAULT = "trigger-classifier-fault"
+CLASSIFIER_OUTAGE = "trigger-classifier-outage"
 POLICY_FAULT = "trigger-policy-fault"
 
 
@@ -28,6 +29,8 @@ class FaultyClassifier:
     def predict(self, texts: Sequence[str]) -> Scores:
         if any(CLASSIFIER_FAULT in t for t in texts):
             raise RuntimeError("injected classifier fault")
+        if any(CLASSIFIER_OUTAGE in t for t in texts):
+            raise ClassifierUnavailable("injected outage: the model runtime cannot start")
         return self._inner.predict(texts)
 
 
