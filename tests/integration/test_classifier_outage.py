@@ -44,8 +44,10 @@ def test_an_outage_stops_the_worker_and_a_restart_decides_everything(
     seen = consume_until(
         settings,
         [settings.decisions_topic, settings.dlq_topic],
-        lambda s: {orjson.loads(r.value)["message_id"] for r in s[settings.decisions_topic]}
-        >= {m["message_id"] for m in messages},
+        lambda s: (
+            {orjson.loads(r.value)["message_id"] for r in s[settings.decisions_topic]}
+            >= {m["message_id"] for m in messages}
+        ),
         timeout_seconds=180,
     )
     decided = {orjson.loads(r.value)["message_id"] for r in seen[settings.decisions_topic]}
