@@ -1,0 +1,28 @@
+"""Worker memory counts the model process: RSS is summed over a process's descendants."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench.harness import _rss_bytes
+
+
+def test_rss_includes_child_processes() -> None:
+    own = _rss_bytes(os.getpid())
+    assert own is not None
+    child = subprocess.Popen(
+        [sys.executable, "-c", "b = b'x' * (64 << 20); print('ready', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        total = _rss_bytes(os.getpid())
+        assert total is not None
+        assert total - own > 60 << 20  # the child's 64 MiB, written so it is resident
+    finally:
+        child.communicate("\n")
