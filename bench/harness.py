@@ -224,6 +224,10 @@ def backlog_run(
         "startup_s": round(stamps[0] - started, 2),
         "wall_s": round(stamps[-1] - started, 2),
         "stages": stage_breakdown(metrics, n),
+        "state_at_end": {
+            "score_cache_entries": metrics.get(("vigil_score_cache_entries", ()), 0.0),
+            "author_histories": metrics.get(("vigil_author_histories", ()), 0.0),
+        },
         "rss": {k: round(v, 1) for k, v in rss.summary().items()},
         "rss_samples": rss.samples,
     }

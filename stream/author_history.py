@@ -70,6 +70,10 @@ class AuthorHistories:
     def store_for(self, partition: int) -> HistoryStore:
         return _PartitionStore(self, partition)
 
+    def authors(self) -> int:
+        """How many author histories are held, over all partitions."""
+        return sum(len(authors) for authors in self._data.values())
+
     def owns(self, partition: int) -> bool:
         """Whether ``partition``'s history was read since its assignment (or is memory-only)."""
         return self.topic is None or partition in self._loaded

@@ -105,6 +105,16 @@ class PipelineMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.score_cache_entries = Gauge(
+            "vigil_score_cache_entries",
+            "Distinct texts held in the recent-score cache (bounded by VIGIL_SCORE_CACHE_SIZE).",
+            registry=r,
+        )
+        self.author_histories = Gauge(
+            "vigil_author_histories",
+            "Authors whose history is held in memory, over the assigned input partitions.",
+            registry=r,
+        )
         self.model_info = Info("vigil_model", "The loaded classifier.", registry=r)
         self.policy_info = Info("vigil_policy", "The loaded policy rule set.", registry=r)
         for stage in STAGES:

@@ -294,4 +294,6 @@ class BatchProcessor:
                 m.actions.labels(action=item.verdict.action, rule=match.rule_id).inc()
 
         m.stage_duration.labels(stage="policy").observe(t4 - t3)
+        m.score_cache_entries.set(len(self.cache))
+        m.author_histories.set(self.history.authors())
         return out

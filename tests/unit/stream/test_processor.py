@@ -351,3 +351,12 @@ def test_a_batch_completed_after_its_partition_was_revoked_writes_no_history() -
     out, _ = run([record(0, event_bytes(0, "you idiot"))], history=history)
     assert len(by_topic(out, "decisions")) == 1  # a duplicate the new owner decides again
     assert by_topic(out, "hist") == []
+
+
+def test_state_held_in_memory_is_exported() -> None:
+    history = AuthorHistories(topic=None)
+    batch = [record(i, event_bytes(i, t)) for i, t in enumerate(["hi", "hi", "you idiot"])]
+    _, metrics = run(batch, history=history)
+    get = metrics.registry.get_sample_value
+    assert get("vigil_score_cache_entries") == 2
+    assert get("vigil_author_histories") == 1
