@@ -54,8 +54,9 @@ def test_a_killed_model_process_is_replaced_and_nothing_is_lost(
     seen = consume_until(
         settings,
         [settings.decisions_topic, settings.dlq_topic],
-        lambda s: {orjson.loads(r.value)["message_id"] for r in s[settings.decisions_topic]}
-        >= wanted,
+        lambda s: (
+            {orjson.loads(r.value)["message_id"] for r in s[settings.decisions_topic]} >= wanted
+        ),
         timeout_seconds=180,
     )
     decided = {orjson.loads(r.value)["message_id"] for r in seen[settings.decisions_topic]}
