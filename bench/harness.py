@@ -530,7 +530,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update(
         raw_ceiling_msgs_per_s=statistics.median(ceilings),
         raw_ceiling_samples=ceilings,
-        naive_msgs_per_s=statistics.median(naives) if naives else None,
+        naive_msgs_per_s=round(statistics.median(naives), 1) if naives else None,
         naive_samples=naives,
         e2e_msgs_per_s=real_run["msgs_per_s"],
         e2e_unique_msgs_per_s=unique_run["msgs_per_s"],
