@@ -27,6 +27,7 @@ Measured, with the shipped model, the default policy and the settings a worker w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -53,6 +54,8 @@ from stream.settings import Settings
 from stream.worker_process import WorkerProcess
 
 LATENCY_FRACTIONS = (0.25, 0.5, 0.75)
+STATE_SAMPLE_SECONDS = 10.0
+"""How often a backlog run records the worker's state gauges."""
 STEP_SETTLE_SECONDS = 5.0
 """Sent at each latency step's rate before the measured window starts."""
 STAGES = ("decode", "normalize", "classify", "tokenize", "infer", "policy", "produce")
@@ -91,19 +94,26 @@ def _rss_bytes(pid: int) -> int | None:
 
 
 class RssSampler:
-    """Samples the resident memory of a process and its children in a background thread."""
+    """Samples the resident memory of a process and its children in a background thread;
+    with ``metrics_port``, also the worker's state gauges every ``STATE_SAMPLE_SECONDS``."""
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
+    def __init__(self, pid: int, interval: float = 0.5, metrics_port: int | None = None) -> None:
         self.samples: list[tuple[float, int]] = []
-        self._pid, self._interval = pid, interval
+        self.state_samples: list[dict[str, float]] = []
+        self._pid, self._interval, self._port = pid, interval, metrics_port
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        last_state = 0.0
         while not self._stop.is_set():
             rss = _rss_bytes(self._pid)
             if rss is not None:
                 self.samples.append((time.monotonic(), rss))
+            if self._port and time.monotonic() - last_state >= STATE_SAMPLE_SECONDS:
+                last_state = time.monotonic()
+                with contextlib.suppress(OSError):  # not serving yet
+                    self.state_samples.append(state_gauges(scrape(self._port)))
             self._stop.wait(self._interval)
 
     def __enter__(self) -> RssSampler:
@@ -130,6 +140,14 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+def state_gauges(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[str, float]:
+    """The worker's state held in memory, from its ``/metrics``."""
+    return {
+        "score_cache_entries": metrics.get(("vigil_score_cache_entries", ()), 0.0),
+        "author_histories": metrics.get(("vigil_author_histories", ()), 0.0),
+    }
 
 
 def stage_breakdown(
@@ -215,7 +233,7 @@ def backlog_run(
     started = time.time()
     with WorkerProcess(_worker_env(settings, port, extra), log) as worker:
         assert worker.pid is not None
-        with RssSampler(worker.pid) as rss:
+        with RssSampler(worker.pid, metrics_port=port) as rss:
             stamps = decision_times(broker, settings.decisions_topic, n, 7200)
             metrics = scrape(port)
     if len(stamps) < n:
@@ -227,10 +245,8 @@ def backlog_run(
         "startup_s": round(stamps[0] - started, 2),
         "wall_s": round(stamps[-1] - started, 2),
         "stages": stage_breakdown(metrics, n),
-        "state_at_end": {
-            "score_cache_entries": metrics.get(("vigil_score_cache_entries", ()), 0.0),
-            "author_histories": metrics.get(("vigil_author_histories", ()), 0.0),
-        },
+        "state_at_end": state_gauges(metrics),
+        "state_samples": rss.state_samples,
         "rss": {k: round(v, 1) for k, v in rss.summary().items()},
         "rss_samples": rss.samples,
     }
@@ -428,6 +444,10 @@ def soak(broker: str, data: Path, n: int, extra: dict[str, str]) -> dict[str, An
     warm = samples[len(samples) // 10][1] if samples else 0
     last = samples[-1][1] if samples else 0
     run["rss_growth_after_warmup"] = round((last - warm) / warm, 4) if warm else None
+    states = run.pop("state_samples")
+    run["state_by_tenth_of_run"] = [
+        states[min(len(states) - 1, len(states) * k // 10)] for k in range(11) if states
+    ]
     run["rss_mib_by_tenth_of_run"] = [
         round(samples[min(len(samples) - 1, len(samples) * k // 10)][1] / 2**20, 1)
         for k in range(11)
@@ -520,11 +540,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log("end to end, no repeats…")
     unique_run = backlog_run(args.broker, unique, extra)
     unique_run.pop("rss_samples")
+    unique_run.pop("state_samples")
     ceiling()
     naive()
     log("end to end, realistic…")
     real_run = backlog_run(args.broker, realistic, extra)
     real_run.pop("rss_samples")
+    real_run.pop("state_samples")
     naive()
     ceiling()
     result.update(
