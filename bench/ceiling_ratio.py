@@ -8,26 +8,19 @@ Prints one JSON object: both ceilings, the backlog throughput, their ratio and t
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from pathlib import Path
 
 import orjson
 
 from bench import chat_corpus
-from bench.harness import backlog_run, raw_ceiling, worker_settings
+from bench.harness import backlog_run, bench_parser, env_overrides, raw_ceiling, worker_settings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--broker", default="127.0.0.1:19092")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser = bench_parser(__doc__)
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--env", action="append", default=[], metavar="VIGIL_X=v")
     args = parser.parse_args()
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = env_overrides(args.env)
     settings = worker_settings(extra)
     corpus = chat_corpus.messages(args.data, args.messages, unique=True)
     texts = [m["content"] for m in corpus[:3000]]

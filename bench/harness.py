@@ -505,7 +505,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = env_overrides(args.env)
     settings = worker_settings(extra)
     n = 2000 if args.quick else args.messages
     realistic = chat_corpus.messages(args.data, n)
@@ -586,26 +586,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    add_arguments(parser)
-    execute(parser.parse_args(argv))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the options the broker benchmarks share: ``--broker``, ``--data``,
+    ``--env VIGIL_X=v`` (repeatable; read with :func:`env_overrides`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--broker", default="127.0.0.1:19092")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="VIGIL_X=v", help="worker setting"
+    )
+    return parser
+
+
+def env_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``["VIGIL_X=v", ...]`` as the extra environment of a worker."""
+    return dict(item.split("=", 1) for item in items)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = bench_parser(__doc__)
     parser.add_argument("--messages", type=int, default=10_000, help="backlog size per e2e run")
     parser.add_argument("--quick", action="store_true", help="small corpus, short latency steps")
     parser.add_argument(
         "--soak", type=int, default=0, metavar="N", help="add an RSS soak of N messages"
     )
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="VIGIL_X=v", help="worker setting"
-    )
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    execute(parser.parse_args(argv))
 
 
 def execute(args: argparse.Namespace) -> None:

@@ -11,7 +11,6 @@ excluded). Used to compare worker settings under load; ``vigil bench`` is the fu
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 import uuid
@@ -21,7 +20,16 @@ from typing import Any
 import orjson
 
 from bench import chat_corpus
-from bench.harness import STAGES, OpenLoopClient, _free_port, _worker_env, percentile, scrape
+from bench.harness import (
+    STAGES,
+    OpenLoopClient,
+    _free_port,
+    _worker_env,
+    bench_parser,
+    env_overrides,
+    percentile,
+    scrape,
+)
 from bench.kafka_io import isolated_settings
 from stream.worker_process import WorkerProcess
 
@@ -69,16 +77,11 @@ def probe(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--broker", default="127.0.0.1:19092")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser = bench_parser(__doc__)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--env", action="append", default=[], metavar="VIGIL_X=v")
     args = parser.parse_args()
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = env_overrides(args.env)
     print(
         orjson.dumps(
             probe(args.broker, args.data, args.rate, args.seconds, extra),

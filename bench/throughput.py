@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bench.harness import backlog_run
+from bench.harness import backlog_run, env_overrides
 from stream.demo import sample_messages
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         "--env", action="append", default=[], metavar="VIGIL_X=v", help="worker setting"
     )
     args = parser.parse_args()
-    extra = dict(item.split("=", 1) for item in args.env)
+    extra = env_overrides(args.env)
     runs = [one_run(args.broker, args.messages, extra) for _ in range(args.runs)]
     result: dict[str, Any] = {
         "messages": args.messages,
