@@ -34,7 +34,8 @@ def _array(tensor: Any) -> npt.NDArray[Any]:
 
 
 def dequantized_weights(model_path: Path) -> dict[str, FloatArray]:
-    """The fp32 parameters of the multi-task model (names as in ``classifiers.train``)."""
+    """The fp32 parameters of the multi-task model (names as in ``classifiers.train``) and
+    the per-head ``temperature`` the graph divides the logits by."""
     import onnx
 
     graph = onnx.load(str(model_path)).graph
@@ -69,7 +70,7 @@ def dequantized_weights(model_path: Path) -> dict[str, FloatArray]:
                 frontier.extend(node.output)
         raise ValueError(f"no bias found after {tensor}")
 
-    weights: dict[str, FloatArray] = {}
+    weights: dict[str, FloatArray] = {"temperature": _array(init["temperature"])}
     for name, tensor in init.items():
         if name.startswith("model.") and name.endswith((".weight", ".bias")):
             weights[name.removeprefix("model.")] = _array(tensor)
@@ -96,7 +97,8 @@ def dequantized_weights(model_path: Path) -> dict[str, FloatArray]:
 
 
 def build_pipeline(model_dir: Path, threads: int) -> Any:
-    """A ``feature-extraction`` pipeline on the rebuilt encoder, and the heads to apply."""
+    """A ``feature-extraction`` pipeline on the rebuilt encoder, and all rebuilt weights
+    (the heads and temperatures are applied after pooling)."""
     import torch
     from transformers import AutoConfig, AutoTokenizer, BertModel, pipeline
 
@@ -123,7 +125,7 @@ def build_pipeline(model_dir: Path, threads: int) -> Any:
         device="cpu",
         return_tensors=True,
     )
-    return extract, weights["heads.weight"], weights["heads.bias"]
+    return extract, weights
 
 
 def naive_rate(texts: Sequence[str], model_dir: Path, threads: int) -> dict[str, float] | None:
@@ -136,9 +138,11 @@ def naive_rate(texts: Sequence[str], model_dir: Path, threads: int) -> dict[str,
         return None
     from classifiers.onnx_classifier import OnnxClassifier
 
-    extract, heads_w, heads_b = build_pipeline(model_dir, threads)
+    extract, weights = build_pipeline(model_dir, threads)
+    heads_w, heads_b, temperature = (
+        weights[k] for k in ("heads.weight", "heads.bias", "temperature")
+    )
     onnx = OnnxClassifier(model_dir)
-    temperature = _temperature(model_dir / "model.onnx")
 
     def classify(text: str) -> FloatArray:
         hidden = extract(text)[0].numpy()  # tokens × 384, one message at a time
@@ -158,12 +162,3 @@ def naive_rate(texts: Sequence[str], model_dir: Path, threads: int) -> dict[str,
             float(((naive >= thresholds) == (shipped >= thresholds)).mean()), 4
         ),
     }
-
-
-def _temperature(model_path: Path) -> FloatArray:
-    import onnx
-
-    for tensor in onnx.load(str(model_path)).graph.initializer:
-        if tensor.name == "temperature":
-            return _array(tensor).astype(np.float32)
-    raise ValueError(f"{model_path} has no temperature initializer")
