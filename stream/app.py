@@ -151,10 +151,9 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
 
     async def load_histories(partitions: Iterable[int]) -> None:
         async with loading:  # the assignment handler and the agent may both ask at once
-            await _load(histories.missing(partitions))
-
-    async def _load(missing: set[int]) -> None:
-        if missing:
+            missing = histories.missing(partitions)
+            if not missing:
+                return
             started = time.perf_counter()
             read = await read_partitions(settings, missing)
             sizes = [histories.load(p, entries) for p, entries in read.items()]

@@ -79,6 +79,7 @@ class BatchProcessor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.classifier = classifier
+        self._timed = classifier if isinstance(classifier, StageTimed) else None
         self.policy = policy
         """Swapped by the hot reloader; read once per batch, so a batch sees one rule set."""
         self.history = history if history is not None else AuthorHistories(topic=None)
@@ -111,7 +112,7 @@ class BatchProcessor:
 
     def _timed_predict(self, texts: Sequence[str]) -> Scores:
         """Runs on the inference thread; one scoring at a time, so stage deltas are its own."""
-        timed = self.classifier if isinstance(self.classifier, StageTimed) else None
+        timed = self._timed
         before = dict(timed.stage_seconds) if timed is not None else {}
         started = time.perf_counter()
         scores = predict_checked(self.classifier, texts)
