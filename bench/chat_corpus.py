@@ -15,6 +15,8 @@ comparison needs. :func:`statistics` describes a corpus; the README records it.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -43,10 +45,15 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+@functools.cache
+def _zipf_cum_weights(n: int, s: float) -> list[float]:
+    return list(itertools.accumulate(1.0 / (i + 1) ** s for i in range(n)))
+
+
 def _zipf_index(rng: random.Random, n: int, s: float = 1.1) -> int:
     """An index in [0, n) with probability ∝ 1 / (i + 1)^s (a few very common items)."""
-    weights = [1.0 / (i + 1) ** s for i in range(n)]
-    return rng.choices(range(n), weights=weights)[0]
+    # The same draw as ``choices(weights=...)``, which accumulates the weights on every call.
+    return rng.choices(range(n), cum_weights=_zipf_cum_weights(n, s))[0]
 
 
 def _pools(data: Path) -> dict[str, list[str]]:

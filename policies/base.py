@@ -55,14 +55,16 @@ class PolicyInput:
     """Seconds since the epoch: the Kafka record time, else ``created_at``, else now."""
     history: AuthorHistory = field(default_factory=AuthorHistory)
     """The author's recent messages and strikes, before this message."""
-    fingerprint: str | None = None
+    fingerprint: int | None = None
     """``content_fingerprint(text)`` when already computed."""
 
     def post(self) -> Post:
         """This message as an entry of its author's history."""
         event = self.event
-        fingerprint = self.fingerprint or content_fingerprint(self.text)
-        return Post(self.event_time, event.message_id, event.channel_id, fingerprint)
+        fingerprint = self.fingerprint
+        if fingerprint is None:
+            fingerprint = content_fingerprint(self.text)
+        return Post.of(self.event_time, event.message_id, event.channel_id, fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,13 +132,7 @@ class RuleEngine:
         age = event.author.account_age_days
         state: dict[str, object] = {}
         if self._history_seconds > 0:
-            state = item.history.features(
-                now=item.event_time,
-                message_id=event.message_id,
-                channel_id=event.channel_id,
-                fingerprint=item.post().fingerprint,
-                ladder_windows=self._ladder_windows,
-            )
+            state = item.history.features(item.post(), ladder_windows=self._ladder_windows)
         return {
             "scores": {c: float(item.scores.get(c, 0.0)) for c in rs.categories},
             "message": {

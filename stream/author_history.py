@@ -85,16 +85,29 @@ class AuthorHistories:
         return set(partitions) - self._loaded
 
     def load(self, partition: int, entries: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-        """Replace ``partition``'s histories with the topic's records (tombstones delete)."""
+        """Replace ``partition``'s histories with the topic's records (tombstones delete).
+
+        An unreadable record starts its author afresh, logged: refusing the partition would
+        stop every author in it, and the record is the worker's own state, not an input.
+        """
         data: dict[str, AuthorHistory] = {}
+        unreadable = 0
         for key, value in entries:
             if key is None:
                 continue
             author = key.decode("utf-8", "surrogatepass")
-            if value is None:
-                data.pop(author, None)
-            else:
-                data[author] = AuthorHistory.from_bytes(value)
+            data.pop(author, None)
+            if value is not None:
+                try:
+                    data[author] = AuthorHistory.from_bytes(value)
+                except ValueError as exc:
+                    unreadable += 1
+                    error = exc
+        if unreadable:
+            log.error(
+                "history topic %s partition %d: %d unreadable records, those authors start "
+                "afresh (last error: %s)", self.topic, partition, unreadable, error,
+            )  # fmt: skip
         self._data[partition] = data
         self._loaded.add(partition)
         return len(data)

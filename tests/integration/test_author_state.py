@@ -1,11 +1,11 @@
-"""Per-author state lives in a changelog-backed Faust table and survives worker restarts.
+"""Per-author state lives in the compacted history topic and survives worker restarts.
 
 Failure scenarios:
-- graceful restart (SIGTERM, new process): the new worker recovers the table from its
-  changelog topic before processing, so an author's earlier strikes still count;
-- crash (kill -9) after a decision was delivered: the changelog is flushed before offsets
-  are committed, and entries carry their message id, so a strike is neither lost nor
-  counted twice when the message is processed again.
+- graceful restart (SIGTERM, new process): the new worker reads the history of its
+  partitions from the topic before processing, so an author's earlier strikes still count;
+- crash (kill -9) after a decision was delivered: history records are delivered with the
+  batch's decisions before offsets are committed, and entries carry a key of their message
+  id, so a strike is neither lost nor counted twice when the message is processed again.
 The rules are keyword rules, so the outcome does not depend on model scores.
 """
 

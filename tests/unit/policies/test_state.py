@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
 from policies.state import (
     MAX_POSTS,
     AuthorHistory,
     MemoryHistoryStore,
     Post,
+    Strike,
     content_fingerprint,
+    stable_key,
 )
 
 
 def post(i: int, at: float, channel: str = "c1", text: str = "hi") -> Post:
-    return Post(at, f"m{i}", channel, content_fingerprint(text))
+    return Post.of(at, f"m{i}", channel, content_fingerprint(text))
 
 
 def features(
     h: AuthorHistory, at: float, mid: str = "new", channel: str = "c1", text: str = "hi"
 ) -> dict[str, object]:
-    return h.features(
-        now=at, message_id=mid, channel_id=channel, fingerprint=content_fingerprint(text),
-        ladder_windows={"abuse": 100.0},
-    )  # fmt: skip
+    this = Post.of(at, mid, channel, content_fingerprint(text))
+    return h.features(this, ladder_windows={"abuse": 100.0})
 
 
 def test_velocity_windows() -> None:
@@ -67,14 +70,46 @@ def test_history_is_bounded_and_pruned() -> None:
         h = h.recorded(post=post(i, float(i)), strikes=(), keep_seconds=3600)
     assert len(h.posts) == MAX_POSTS
     late = h.recorded(post=post(10_000, 100_000.0), strikes=(), keep_seconds=3600)
-    assert [p.message_id for p in late.posts] == ["m10000"]
+    assert [p.message for p in late.posts] == [stable_key("m10000")]
+    assert len(h.packed_posts) == 32 * MAX_POSTS  # 32 bytes a post, no object per post
 
 
 def test_bytes_round_trip() -> None:
     h = AuthorHistory().recorded(post=post(1, 5.5, "c9", "x"), strikes=("spam",), keep_seconds=3600)
+    h = h.recorded(post=post(2, 6.0), strikes=("spam", "abuse"), keep_seconds=3600)
     assert AuthorHistory.from_bytes(h.to_bytes()) == h
     assert AuthorHistory.from_bytes(None) == AuthorHistory()
-    assert h.newest() == 5.5
+    assert AuthorHistory.from_bytes(AuthorHistory().to_bytes()) == AuthorHistory()
+    assert h.newest() == 6.0
+    assert h.strikes("spam") == (Strike(5.5, stable_key("m1")), Strike(6.0, stable_key("m2")))
+
+
+def test_reads_the_json_records_written_before_the_packed_format() -> None:
+    """A compacted history topic keeps an idle author's last record for as long as an hour."""
+    legacy = orjson.dumps(
+        {
+            "p": [[5.5, "m1", "c9", format(content_fingerprint("x"), "016x")]],
+            "s": {"spam": [[5.5, "m1"]]},
+        }
+    )
+    expected = AuthorHistory().recorded(
+        post=post(1, 5.5, "c9", "x"), strikes=("spam",), keep_seconds=3600
+    )
+    assert AuthorHistory.from_bytes(legacy) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"\x07", "unknown format version 7"),
+        (AuthorHistory().recorded(post=post(1, 1), strikes=(), keep_seconds=60).to_bytes()[:-3],
+         "truncated"),
+        (AuthorHistory().to_bytes() + b"x", "1 trailing bytes"),
+    ],
+)  # fmt: skip
+def test_malformed_records_are_rejected_with_a_clear_error(raw: bytes, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        AuthorHistory.from_bytes(raw)
 
 
 def test_memory_store_is_bounded_lru() -> None:

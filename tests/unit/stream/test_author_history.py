@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from policies.state import AuthorHistory, Post
 from stream.author_history import SWEEP_BATCH, AuthorHistories
 
 
 def history(at: float) -> AuthorHistory:
-    return AuthorHistory((Post(at, f"m{at}", "c", "f"),))
+    return AuthorHistory().recorded(post=Post.of(at, f"m{at}", "c", 7), strikes=(), keep_seconds=60)
 
 
 def test_writes_go_to_the_input_partition_once_per_author() -> None:
@@ -47,6 +49,23 @@ def test_load_replaces_and_tombstones_delete() -> None:
     assert histories.missing([1]) == {1}
     assert histories.store_for(1).get("bob") == AuthorHistory()
     assert histories.missing([1]) == {1}  # touching a dropped partition does not load it
+
+
+def test_an_unreadable_record_starts_its_author_afresh(caplog: pytest.LogCaptureFixture) -> None:
+    histories = AuthorHistories("hist")
+    loaded = histories.load(
+        0,
+        [
+            (b"alice", history(1.0).to_bytes()),
+            (b"bob", history(2.0).to_bytes()),
+            (b"alice", b"\x09"),
+        ],
+    )
+    assert loaded == 1
+    assert histories.store_for(0).get("alice") == AuthorHistory()
+    assert histories.store_for(0).get("bob") == history(2.0)
+    assert "1 unreadable records" in caplog.text
+    assert "unknown format version 9" in caplog.text
 
 
 def test_memory_only_histories_need_no_loading_and_write_nothing() -> None:

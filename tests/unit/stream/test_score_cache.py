@@ -19,6 +19,15 @@ def test_lru_eviction_and_disabled_cache() -> None:
     cache.put_many([("c", row(3))])
     assert cache.get("b") is None
     assert len(cache) == 2
+    big = ScoreCache(16)
+    big.put_many((str(i), row(i)) for i in range(16))
+    assert big.get("0") is not None  # the newest now
+    big.put_many([("16", row(16))])  # over capacity: down to 14, the oldest (1, 2, 3) go
+    assert len(big) == 14
+    assert [big.get(str(i)) for i in (1, 2, 3)] == [None] * 3
+    assert big.get("0") is not None
+    assert big.get("4") is not None
+    assert np.array_equal(cache.get("a"), row(1))  # type: ignore[arg-type]
     off = ScoreCache(0)
     off.put_many([("a", row(1))])
     assert off.get("a") is None

@@ -1,0 +1,151 @@
+"""Other ONNX exports of the shipped weights, timed against the shipped graph.
+
+    python -m bench.export_variants --data ../shared/data      # needs the train extra
+
+Is there a faster graph for the same model? The fine-tuned weights are rebuilt from the
+shipped int8 graph (``bench.naive.dequantized_weights``; re-quantizing gives its int8 values
+back), exported again, and turned into:
+
+- ``re-export``: the shipped recipe again (``classifiers.export``: plain graph, dynamic int8);
+- ``fused, int8 attention``: ONNX Runtime's BERT fusions (``onnxruntime.transformers``:
+  Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization), then dynamic int8
+  of everything, attention included (``QAttention``);
+- ``fused, fp32 attention``: the same fusions, int8 only for the MatMuls;
+- ``fused fp32``: the fusions alone.
+
+Each is timed as the worker runs it (one thread, one text per run, 32 texts per call,
+tokenization included) in interleaved rounds, and compared with the shipped model on
+held-out texts: max |Δp| and thresholded-label agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bench.classifier_speed import CALL, held_out_texts
+from classifiers.manifest import MANIFEST_FILE, MODEL_FILE, sha256_file
+from classifiers.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
+
+ROUNDS = 9
+
+
+def _rebuilt_fp32(model_dir: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from bench.naive import dequantized_weights
+    from classifiers.export import Calibrated, export_fp32
+    from classifiers.train import MultiTask, default_base
+    from classifiers.training_data import CATEGORIES
+
+    weights = dequantized_weights(model_dir / MODEL_FILE)
+    config = AutoConfig.from_pretrained(str(default_base()))
+    # Eager attention: ONNX Runtime's fusion patterns do not match the SDPA export.
+    encoder = AutoModel.from_config(config, attn_implementation="eager")
+    model = MultiTask(encoder, len(CATEGORIES))
+    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items() if k != "temperature"}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if "position_ids" not in m]:
+        raise ValueError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    export_fp32(Calibrated(model, weights["temperature"].tolist()).eval(), out)
+
+
+def _variants(model_dir: Path, tmp: Path) -> dict[str, Path]:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+    from transformers import AutoConfig
+
+    from classifiers.export import quantize_int8
+    from classifiers.train import default_base
+
+    fp32, fused = tmp / "fp32.onnx", tmp / "fused32.onnx"
+    _rebuilt_fp32(model_dir, fp32)
+    config = AutoConfig.from_pretrained(str(default_base()))
+    optimizer.optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        opt_level=1,
+    ).save_model_to_file(str(fused))
+    quantize_int8(fp32, tmp / "plain8.onnx")
+    # The fused graph's contrib ops defeat shape inference: say that activations are fp32.
+    fp32_default = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    for name, ops in (("fused8.onnx", None), ("fusedmm8.onnx", ["MatMul", "Gemm"])):
+        quantize_dynamic(
+            str(fused), str(tmp / name), weight_type=QuantType.QInt8, per_channel=True,
+            op_types_to_quantize=ops, extra_options=fp32_default,
+        )  # fmt: skip
+    return {
+        "shipped": model_dir / MODEL_FILE,
+        "re-export (shipped recipe)": tmp / "plain8.onnx",
+        "fused, int8 attention": tmp / "fused8.onnx",
+        "fused, fp32 attention": tmp / "fusedmm8.onnx",
+        "fused fp32": fused,
+    }
+
+
+def _model_dir(model_dir: Path, graph: Path, out: Path) -> Path:
+    """``model_dir`` with ``graph`` as its model, manifest hash updated."""
+    shutil.copytree(model_dir, out)
+    shutil.copyfile(graph, out / MODEL_FILE)
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    manifest["files"][MODEL_FILE] = sha256_file(out / MODEL_FILE)
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return out
+
+
+def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> float:
+    started = time.perf_counter()
+    for s in range(0, len(texts), CALL):
+        predict(texts[s : s + CALL])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--texts", type=int, default=1024)
+    args = parser.parse_args()
+    texts = held_out_texts(args.data, args.texts)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        models = {
+            name: OnnxClassifier(_model_dir(args.model, graph, tmp / f"dir{i}"))
+            for i, (name, graph) in enumerate(_variants(args.model, tmp).items())
+        }
+    shipped = models["shipped"]
+    reference = shipped.predict(texts)
+    thresholds = np.array([shipped.thresholds[c] for c in shipped.categories], dtype=np.float32)
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(ROUNDS):  # interleaved: the machine's speed drifts between rounds
+        for name, model in models.items():
+            rates[name].append(_rate(model.predict, texts))
+    base = statistics.median(rates["shipped"])
+    print(f"{len(texts)} held-out texts, one thread, median of {ROUNDS} interleaved rounds\n")
+    print("| graph | texts/s | vs shipped | max abs Δp | label agreement |\n|---|---|---|---|---|")
+    for name, model in models.items():
+        scores = model.predict(texts)
+        rate = statistics.median(rates[name])
+        agree = ((scores >= thresholds) == (reference >= thresholds)).mean()
+        print(
+            f"| {name} | {rate:.0f} | {rate / base:.2f} × | "
+            f"{np.abs(scores - reference).max():.3f} | {agree:.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
