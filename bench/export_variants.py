@@ -50,7 +50,7 @@ def _rebuilt_fp32(model_dir: Path, out: Path) -> None:
     weights = dequantized_weights(model_dir / MODEL_FILE)
     config = AutoConfig.from_pretrained(str(default_base()))
     # Eager attention: ONNX Runtime's fusion patterns do not match the SDPA export.
-    encoder = AutoModel.from_config(config, attn_implementation="eager")
+    encoder = AutoModel.from_config(config, attn_implementation="eager", add_pooling_layer=False)
     model = MultiTask(encoder, len(CATEGORIES))
     state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items() if k != "temperature"}
     missing, unexpected = model.load_state_dict(state, strict=False)
