@@ -40,6 +40,7 @@ MIN_HISTORY_SECONDS = REPEAT_WINDOW_SECONDS
 _WORDS = re.compile(r"[^\W\d_]+")
 _POST = struct.Struct("<dQQQ")  # at, message key, channel key, content fingerprint
 _STRIKE = struct.Struct("<dQ")  # at, message key
+_POST_HEAD = struct.Struct("<dQ16x")  # a post's time and message key, the rest skipped
 _COUNT = struct.Struct("<H")
 FORMAT_VERSION = 2
 """First byte of a serialized history; version 1 was JSON (starts with ``{``), still read."""
@@ -84,14 +85,12 @@ class Strike(NamedTuple):
     """``stable_key`` of the message id."""
 
 
-def _without(packed: bytes, record: struct.Struct, horizon: float, message: int) -> bytes:
-    """``packed`` minus the entries at or before ``horizon`` and those of ``message``
-    (every record starts with its time and message key)."""
-    size = record.size
+def _without(packed: bytes, head: struct.Struct, horizon: float, message: int) -> bytes:
+    """``packed`` minus the entries at or before ``horizon`` and those of ``message``;
+    ``head`` reads a record's time and message key and skips the rest of it."""
+    size = head.size
     stale = [
-        i
-        for i, (at, key, *_) in enumerate(record.iter_unpack(packed))
-        if at <= horizon or key == message
+        i for i, (at, key) in enumerate(head.iter_unpack(packed)) if at <= horizon or key == message
     ]
     if not stale:
         return packed
@@ -119,20 +118,21 @@ class AuthorHistory:
         """The ``state`` variables of a rule condition for ``post``, as of just before it."""
         # One pass: this runs for every message of an author with up to MAX_POSTS posts.
         now, message, fingerprint = post.at, post.message, post.fingerprint
-        velocity = dict.fromkeys(VELOCITY_WINDOWS, 0)
-        recent = same = 0
+        times: list[float] = []
+        same = 0
         channels = {post.channel}
         since = now - REPEAT_WINDOW_SECONDS
         for at, key, channel, content in _POST.iter_unpack(self.packed_posts):
             if key == message or at <= since:
                 continue
-            recent += 1
+            times.append(at)
             if content == fingerprint:
                 same += 1
                 channels.add(channel)
-            for name, window in VELOCITY_WINDOWS.items():
-                if at > now - window:
-                    velocity[name] += 1
+        velocity = {
+            name: sum(1 for at in times if at > now - window)
+            for name, window in VELOCITY_WINDOWS.items()
+        }
         strikes = {
             ladder: sum(
                 1
@@ -143,7 +143,7 @@ class AuthorHistory:
         }
         return {
             **velocity,
-            "messages_1h": recent,
+            "messages_1h": len(times),
             "same_content_1h": same,
             "same_content_channels_1h": len(channels),
             "strikes": strikes,
@@ -153,7 +153,7 @@ class AuthorHistory:
         """This history with ``post`` (and its strikes) added and entries older than
         ``keep_seconds`` dropped; recording the same message again replaces it."""
         horizon = post.at - max(keep_seconds, MIN_HISTORY_SECONDS)
-        posts = _without(self.packed_posts, _POST, horizon, post.message) + _POST.pack(*post)
+        posts = _without(self.packed_posts, _POST_HEAD, horizon, post.message) + _POST.pack(*post)
         new = set(strikes)
         kept: dict[str, bytes] = {}
         for ladder in sorted(set(self.packed_strikes) | new):
@@ -166,7 +166,7 @@ class AuthorHistory:
 
     def newest(self) -> float:
         """Time of the newest entry (0 when empty)."""
-        times = [at for at, *_ in _POST.iter_unpack(self.packed_posts)]
+        times = [at for at, _ in _POST_HEAD.iter_unpack(self.packed_posts)]
         for packed in self.packed_strikes.values():
             times.extend(at for at, _ in _STRIKE.iter_unpack(packed))
         return max(times, default=0.0)
