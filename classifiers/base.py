@@ -14,7 +14,8 @@ Scores = npt.NDArray[np.float32]
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Scores normalized texts per category; must be thread-safe for one caller at a time."""
+    """Scores normalized texts per category; must be thread-safe for one caller at a time
+    (for ``pipeline_depth`` callers if it is :class:`Pipelined`)."""
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -41,8 +42,20 @@ class StageTimed(Protocol):
     """Optional: a classifier that reports where its time goes (for stage metrics)."""
 
     @property
-    def stage_seconds(self) -> Mapping[str, float]:
-        """Cumulative wall seconds per internal stage (e.g. ``tokenize``, ``infer``)."""
+    def last_stage_seconds(self) -> Mapping[str, float]:
+        """Wall seconds per internal stage (e.g. ``tokenize``, ``infer``) of the calling
+        thread's latest ``predict``; a ``queued`` entry is time it waited for another call."""
+        ...
+
+
+@runtime_checkable
+class Pipelined(Protocol):
+    """Optional: a classifier that queues overlapping ``predict`` calls and runs them in
+    order, so a caller keeps ``pipeline_depth`` calls in flight to never leave it idle."""
+
+    @property
+    def pipeline_depth(self) -> int:
+        """How many ``predict`` calls a caller should have in flight at once."""
         ...
 
 

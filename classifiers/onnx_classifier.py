@@ -26,6 +26,7 @@ batch of 32 (``bench/classifier_speed.py``).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -91,7 +92,7 @@ class OnnxClassifier:
         if max_batch is None:
             max_batch = manifest.max_batch if manifest.max_batch is not None else FALLBACK_MAX_BATCH
         self._max_batch = max_batch
-        self._stage_seconds = {"tokenize": 0.0, "infer": 0.0}
+        self._calls = threading.local()  # per thread: the latest predict's stage times
         # Hash the listed extras (e.g. the model card); the model and tokenizer are hashed
         # from the very bytes handed to the runtimes, so nothing can change in between.
         manifest.verify(self._model_dir, skip=REQUIRED_FILES)
@@ -171,14 +172,17 @@ class OnnxClassifier:
             idx = order[start : start + self._max_batch]
             out[idx] = self._run([encodings[i] for i in idx])
         np.clip(out, 0.0, 1.0, out=out)
-        self._stage_seconds["tokenize"] += tokenized - started
-        self._stage_seconds["infer"] += time.perf_counter() - tokenized
+        self._calls.stages = {
+            "tokenize": tokenized - started,
+            "infer": time.perf_counter() - tokenized,
+        }
         return out
 
     @property
-    def stage_seconds(self) -> Mapping[str, float]:
-        """Cumulative seconds spent tokenizing and running the model (``StageTimed``)."""
-        return dict(self._stage_seconds)
+    def last_stage_seconds(self) -> Mapping[str, float]:
+        """Seconds this thread's latest ``predict`` spent tokenizing and running the model."""
+        stages: Mapping[str, float] = getattr(self._calls, "stages", {})
+        return stages
 
     # ------------------------------------------------------------------ internals
     def _run(self, batch: list[Encoding]) -> Scores:

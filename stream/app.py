@@ -18,6 +18,7 @@ from typing import Any
 
 import faust
 
+from classifiers.base import Pipelined
 from policies.base import Policy
 from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
 from stream.components import build_classifier, build_policy
@@ -291,7 +292,10 @@ def run_worker(settings: Settings) -> None:
         policy=policy,
         settings=settings,
         metrics=metrics,
-        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-infer"),
+        executor=ThreadPoolExecutor(
+            max_workers=classifier.pipeline_depth if isinstance(classifier, Pipelined) else 1,
+            thread_name_prefix="vigil-infer",
+        ),
         history=AuthorHistories(settings.history_topic),
     )
     app = build_app(settings, processor, metrics)

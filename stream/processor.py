@@ -111,16 +111,15 @@ class BatchProcessor:
         )
 
     def _timed_predict(self, texts: Sequence[str]) -> Scores:
-        """Runs on the inference thread; one scoring at a time, so stage deltas are its own."""
-        timed = self._timed
-        before = dict(timed.stage_seconds) if timed is not None else {}
+        """Runs on an inference thread; ``classify`` leaves out time queued behind other calls."""
         started = time.perf_counter()
         scores = predict_checked(self.classifier, texts)
+        elapsed = time.perf_counter() - started
+        stages = dict(self._timed.last_stage_seconds) if self._timed is not None else {}
         stage = self._metrics.stage_duration
-        stage.labels(stage="classify").observe(time.perf_counter() - started)
-        if timed is not None:
-            for name, total in timed.stage_seconds.items():
-                stage.labels(stage=name).observe(total - before.get(name, 0.0))
+        stage.labels(stage="classify").observe(elapsed - stages.pop("queued", 0.0))
+        for name, seconds in stages.items():
+            stage.labels(stage=name).observe(seconds)
         return scores
 
     async def _predict(self, texts: Sequence[str]) -> Scores:

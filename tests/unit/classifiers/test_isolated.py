@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.base import Classifier, Scores, StageTimed
+from classifiers.base import Classifier, Pipelined, Scores, StageTimed
 from classifiers.isolated import ChildClassifierError, ClassifierCrashed, IsolatedClassifier
 from policies.engine import RuleEngine
 from stream.metrics import PipelineMetrics
@@ -30,19 +31,16 @@ class Fake:
     thresholds: Mapping[str, float] = {c: 0.5 for c in CATEGORIES}
     version = "fake@1"
 
-    def __init__(self) -> None:
-        self._stages = {"tokenize": 0.0, "infer": 0.0}
-
-    @property
-    def stage_seconds(self) -> Mapping[str, float]:
-        return dict(self._stages)
+    last_stage_seconds: Mapping[str, float] = {}
 
     def predict(self, texts: Sequence[str]) -> Scores:
+        if "slow" in texts:
+            time.sleep(0.3)
         if "crash" in texts:
             os._exit(3)
         if "raise" in texts:
             raise ValueError("cannot score this")
-        self._stages["infer"] += 0.5
+        self.last_stage_seconds = {"tokenize": 0.0, "infer": 0.5 * len(texts)}
         return np.array([[len(t) / 100, 0.1, 0.2, 0.3] for t in texts], dtype=np.float32)
 
 
@@ -64,9 +62,39 @@ def test_answers_like_the_classifier_it_runs(isolated: IsolatedClassifier) -> No
     assert dict(isolated.thresholds) == dict(Fake.thresholds)
     scores = isolated.predict(["ab", "abcd"])
     np.testing.assert_array_equal(scores, Fake().predict(["ab", "abcd"]))
-    isolated.predict(["x"])
-    assert isolated.stage_seconds == {"tokenize": 0.0, "infer": 1.0}  # per-call deltas summed
+    assert dict(isolated.last_stage_seconds, queued=0) == {"tokenize": 0, "infer": 1, "queued": 0}
     assert isolated.pid not in (None, os.getpid())
+
+
+def test_overlapping_calls_are_pipelined_in_order(isolated: IsolatedClassifier) -> None:
+    """The second call waits in the pipe while the child scores the first, then gets its own
+    answer, and its stages say how long it queued."""
+    assert isinstance(isolated, Pipelined)
+    with ThreadPoolExecutor(isolated.pipeline_depth) as pool:
+        slow = pool.submit(lambda: (isolated.predict(["slow"]), dict(isolated.last_stage_seconds)))
+        time.sleep(0.05)
+        quick = pool.submit(lambda: (isolated.predict(["ab"]), dict(isolated.last_stage_seconds)))
+        (slow_scores, slow_stages), (quick_scores, quick_stages) = slow.result(), quick.result()
+    assert slow_scores[0, 0] == pytest.approx(0.04)
+    assert quick_scores[0, 0] == pytest.approx(0.02)
+    assert slow_stages["queued"] < 0.1
+    assert quick_stages["queued"] > 0.15  # sent while "slow" was scored
+
+
+def test_a_crash_fails_every_call_in_flight_and_the_next_call_restarts(
+    isolated: IsolatedClassifier,
+) -> None:
+    pid = isolated.pid
+    with ThreadPoolExecutor(2) as pool:
+        dying = pool.submit(isolated.predict, ["slow", "crash"])
+        time.sleep(0.05)
+        queued = pool.submit(isolated.predict, ["fine"])
+        with pytest.raises(ClassifierCrashed, match="exit code 3"):
+            dying.result()
+        with pytest.raises(ClassifierCrashed, match="exit code 3"):
+            queued.result()
+    assert isolated.predict(["fine"]).shape == (1, 4)
+    assert isolated.pid not in (None, pid)
 
 
 def test_an_error_in_the_child_is_raised_with_its_message(isolated: IsolatedClassifier) -> None:

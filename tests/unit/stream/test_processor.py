@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -282,16 +283,20 @@ def test_cached_scores_skip_the_model_across_batches() -> None:
 
 def test_timed_classifiers_report_tokenize_and_infer_stages() -> None:
     class Timed(KeywordClassifier):
-        stage_seconds: Mapping[str, float] = MappingProxyType({"tokenize": 0.0, "infer": 0.0})
+        last_stage_seconds: Mapping[str, float] = MappingProxyType({})
 
         def predict(self, texts: Sequence[str]) -> Scores:
-            self.stage_seconds = MappingProxyType({"tokenize": 0.25, "infer": 0.5})
+            time.sleep(0.02)
+            self.last_stage_seconds = {"tokenize": 0.25, "infer": 0.5, "queued": 0.015}
             return super().predict(texts)
 
     _, metrics = run([record(0, event_bytes(0, "hello"))], classifier=Timed())
     get = metrics.registry.get_sample_value
     assert get("vigil_stage_duration_seconds_sum", {"stage": "tokenize"}) == 0.25
     assert get("vigil_stage_duration_seconds_sum", {"stage": "infer"}) == 0.5
+    # classify is the call's wall time less the time it queued behind other calls
+    assert 0.004 < (get("vigil_stage_duration_seconds_sum", {"stage": "classify"}) or 0) < 0.05
+    assert get("vigil_stage_duration_seconds_count", {"stage": "queued"}) is None
 
 
 def test_a_text_in_flight_for_an_earlier_batch_is_not_scored_again() -> None:
