@@ -22,6 +22,7 @@ from classifiers.base import Pipelined
 from policies.base import Policy
 from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
 from stream.components import build_classifier, build_policy
+from stream.heap import TRIM_INTERVAL_SECONDS, heap_trimmer
 from stream.metrics import PipelineMetrics
 from stream.policy_reload import PolicyReloader
 from stream.processor import BatchProcessor, PendingBatch
@@ -256,6 +257,12 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]  # faust types it loosely
     async def export_lag() -> None:
         await lag.refresh(app.consumer, settings.input_topic)
+
+    if (trim_heap := heap_trimmer()) is not None:
+
+        @app.timer(interval=TRIM_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+        async def return_freed_memory() -> None:
+            trim_heap()
 
     if settings.policy_reload_seconds > 0 and not settings.policy_factory:
 
