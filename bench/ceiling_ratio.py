@@ -23,7 +23,7 @@ def main() -> None:
     extra = env_overrides(args.env)
     settings = worker_settings(extra)
     corpus = chat_corpus.messages(args.data, args.messages, unique=True)
-    texts = [m["content"] for m in corpus[:3000]]
+    texts = [m["content"] for m in corpus]
     before = raw_ceiling(settings, texts, 1)
     run = backlog_run(args.broker, corpus, extra)
     after = raw_ceiling(settings, texts, 1)
