@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -192,6 +193,10 @@ def ensure_history_topic(settings: Settings, timeout_seconds: float = 30.0) -> i
 
     The history topic needs at least as many partitions as the input topic (history of
     input partition p lives in partition p); fewer is a configuration error.
+
+    Waits up to ``timeout_seconds`` for the input topic to show in the broker's metadata: a
+    topic created a moment before the worker starts can be missing from it briefly, and a
+    consumer that starts then is assigned nothing until its metadata refresh (5 minutes).
     """
     admin = KafkaAdminClient(
         bootstrap_servers=settings.broker.split(","),
@@ -199,11 +204,21 @@ def ensure_history_topic(settings: Settings, timeout_seconds: float = 30.0) -> i
         request_timeout_ms=int(timeout_seconds * 1000),
     )
     try:
-        described = {
-            t["name"]: len(t["partitions"])
-            for t in admin.describe_topics([settings.input_topic, settings.history_topic])
-            if not t.get("error_code")
-        }
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            described = {
+                t["name"]: len(t["partitions"])
+                for t in admin.describe_topics([settings.input_topic, settings.history_topic])
+                if not t.get("error_code") and t["partitions"]
+            }
+            if settings.input_topic in described or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if settings.input_topic not in described:
+            log.error(
+                "input topic %s not found in %.0f s: nothing is consumed until it exists "
+                "(create it with `vigil topics create`)", settings.input_topic, timeout_seconds,
+            )  # fmt: skip
         needed = described.get(settings.input_topic, settings.partitions)
         have = described.get(settings.history_topic)
         if have is None:

@@ -53,14 +53,17 @@ def rules(tmp_path: Path) -> Path:
     return root
 
 
-def decisions_for(settings: Settings, author: str, count: int) -> list[dict[str, Any]]:
+def decisions_for(settings: Settings, author: str, *message_ids: str) -> list[dict[str, Any]]:
+    """Every decision about ``author`` once ``message_ids`` are all decided. Waiting for a
+    count instead would be fooled by a redelivered message's second decision."""
+
+    def decided(s: dict[str, list[Any]]) -> set[str]:
+        return {orjson.loads(r.value)["message_id"] for r in s[settings.decisions_topic]}
+
     seen = consume_until(
         settings,
         [settings.decisions_topic],
-        lambda s: (
-            sum(orjson.loads(r.value)["author_id"] == author for r in s[settings.decisions_topic])
-            >= count
-        ),
+        lambda s: set(message_ids) <= decided(s),
         timeout_seconds=180,
     )
     out = [orjson.loads(r.value) for r in seen[settings.decisions_topic]]
@@ -84,21 +87,21 @@ def test_strikes_survive_restart_and_crash(
     post(1)
     post(2)
     produce(settings, [encode(message(100 + i, "hello", author_id=f"bob{i}")) for i in range(20)])
-    decided = decisions_for(settings, "alice", 2)
+    decided = decisions_for(settings, "alice", "m1", "m2")
     assert [action_of(decided, f"m{i}") for i in (1, 2)] == ["flag_for_review", "delete_message"]
     assert first.stop() == 0, first.log_path.read_text()[-3000:]
 
     second = start_worker(**env)
     post(3)
-    decided = decisions_for(settings, "alice", 3)
+    decided = decisions_for(settings, "alice", "m3")
     assert action_of(decided, "m3") == "timeout_user", second.log_path.read_text()[-3000:]
-    # m1 and m2 were not processed again: the strikes came from the table's changelog.
+    # m1 and m2 were not processed again: the strikes came from the history topic.
     assert sorted(d["message_id"] for d in decided) == ["m1", "m2", "m3"]
     second.kill()
 
     third = start_worker(**env)
     post(4)
-    decided = decisions_for(settings, "alice", 4)
+    decided = decisions_for(settings, "alice", "m4")
     assert action_of(decided, "m4") == "ban_user", third.log_path.read_text()[-3000:]
     # A message processed twice (redelivery after the crash) got the same action each time.
     for d in decided:
