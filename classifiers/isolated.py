@@ -197,10 +197,7 @@ class IsolatedClassifier:
         """Reap a dead child once, whichever of its calls noticed first, and fail its calls."""
         with self._state:
             if self._generation == generation:
-                self._exit_code = self._reap()
-                self._generation += 1
-                self._sent = self._received = 0
-                self._state.notify_all()
+                self._exit_code = self._retire()
             return ClassifierCrashed(
                 f"the model process died (exit code {self._exit_code}) scoring {texts} texts"
             )
@@ -224,6 +221,13 @@ class IsolatedClassifier:
             if self._conn is not None:
                 with contextlib.suppress(OSError):  # already gone
                     self._conn.send(None)
-            self._reap()
-            self._generation += 1
-            self._state.notify_all()
+            self._retire()
+
+    def _retire(self) -> int | None:
+        """End the current child and fail the calls still waiting on it (holding ``_state``);
+        the next call starts a new child with its own call order. Returns the exit code."""
+        code = self._reap()
+        self._generation += 1
+        self._sent = self._received = 0
+        self._state.notify_all()
+        return code
