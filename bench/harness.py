@@ -20,7 +20,8 @@ Measured, with the shipped model, the default policy and the settings a worker w
   (no coordinated omission); each step sends 5 s at its rate before its measured window,
   whose p99 is reported alongside (``p99_ms_with_step_start``);
 - ``stages``: time per message in each pipeline stage, from the worker's own histograms;
-- ``rss``: resident memory of the worker and its model process, sampled every 0.5 s.
+- ``rss``: resident memory of the worker and its model process, sampled every 0.5 s;
+- ``idle_cpu_cores``: CPU a started worker uses with no input (cores, over 30 s).
 ``--soak N`` adds one long run of N messages reporting RSS growth after warm-up.
 """
 
@@ -91,6 +92,19 @@ def _rss_bytes(pid: int) -> int | None:
     for child in _children(pid):
         total += _rss_bytes(child) or 0
     return total
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (the worker's model process)."""
+    ticks = 0
+    for proc in (pid, *_children(pid)):
+        try:
+            # Fields after the command name: state is field 3, utime 14 and stime 15.
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:
@@ -198,8 +212,15 @@ def reader(broker: str, topic: str, **config: Any) -> Consumer:
     return consumer
 
 
-def decision_times(broker: str, topic: str, n: int, timeout_seconds: float) -> list[float]:
-    """Kafka timestamps (s) of the first ``n`` records of ``topic``, read from the start.
+def decision_times(
+    broker: str,
+    topic: str,
+    n: int,
+    timeout_seconds: float,
+    workers: Sequence[WorkerProcess] = (),
+) -> list[float]:
+    """Kafka timestamps (s) of the first ``n`` records of ``topic``, read from the start;
+    fewer if the time runs out or one of ``workers`` exits (no waiting on a dead worker).
 
     librdkafka reads them and no value is decoded: kafka-python took ~50 % of a core to
     drain a backlog's decisions, CPU that the worker under test then did not get."""
@@ -208,6 +229,8 @@ def decision_times(broker: str, topic: str, n: int, timeout_seconds: float) -> l
     deadline = time.monotonic() + timeout_seconds
     try:
         while len(stamps) < n and time.monotonic() < deadline:
+            if not all(w.alive() for w in workers):
+                break
             for r in consumer.consume(num_messages=10_000, timeout=0.5):
                 if r.error() is None:
                     stamps.append(r.timestamp()[1] / 1000.0)
@@ -234,7 +257,7 @@ def backlog_run(
     with WorkerProcess(_worker_env(settings, port, extra), log) as worker:
         assert worker.pid is not None
         with RssSampler(worker.pid, metrics_port=port) as rss:
-            stamps = decision_times(broker, settings.decisions_topic, n, 7200)
+            stamps = decision_times(broker, settings.decisions_topic, n, 7200, [worker])
             metrics = scrape(port)
     if len(stamps) < n:
         raise SystemExit(f"only {len(stamps)} of {n} decisions; worker log: {log}")
@@ -250,6 +273,29 @@ def backlog_run(
         "rss": {k: round(v, 1) for k, v in rss.summary().items()},
         "rss_samples": rss.samples,
     }
+
+
+def idle_cpu(
+    broker: str, corpus: Sequence[dict[str, Any]], extra: dict[str, str], seconds: float
+) -> float:
+    """Cores a worker with nothing to do keeps busy: CPU time of the worker and its model
+    process over ``seconds`` without input, after ``corpus`` (a few messages) is decided."""
+    settings = isolated_settings(broker, f"idle{uuid.uuid4().hex[:8]}", log_level="warning")
+    produce(
+        broker,
+        settings.input_topic,
+        [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))],
+    )
+    log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
+    with WorkerProcess(_worker_env(settings, _free_port(), extra), log) as worker:
+        assert worker.pid is not None
+        decided = decision_times(broker, settings.decisions_topic, len(corpus), 300, [worker])
+        if len(decided) < len(corpus):
+            raise SystemExit(f"the idle worker did not start; worker log: {log}")
+        time.sleep(2.0)  # commits and history writes of the warm-up settle
+        before = _cpu_seconds(worker.pid)
+        time.sleep(seconds)
+        return round((_cpu_seconds(worker.pid) - before) / seconds, 4)
 
 
 def scale_out(
@@ -280,10 +326,17 @@ def scale_out(
         for proc in procs:
             proc.start()
         try:
-            stamps = sorted(decision_times(broker, settings.decisions_topic, len(corpus), 3600))
+            stamps = sorted(
+                decision_times(broker, settings.decisions_topic, len(corpus), 3600, procs)
+            )
         finally:
             for proc in procs:
                 proc.stop()
+        if len(stamps) < len(corpus):
+            raise SystemExit(
+                f"{workers} workers: only {len(stamps)} of {len(corpus)} decisions; "
+                f"worker logs: {', '.join(str(p.log_path) for p in procs)}"
+            )
         # The first decisions come before both workers have joined; measure the second half.
         half = stamps[len(stamps) // 2 :]
         out[f"workers_{workers}_msgs_per_s"] = round((len(half) - 1) / (half[-1] - half[0]), 1)
@@ -479,6 +532,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| p99 at 50 % of e2e | {result['p99_ms_at_50pct']} ms |",
         f"| policy share of per-message time | {result['stages']['policy_share']} |",
         f"| score cache hit rate (realistic) | {result['stages']['score_cache_hit_rate']} |",
+        f"| idle worker, cores busy (worker + model process) | {result['idle_cpu_cores']} |",
         "| worker RSS start / peak / end | "
         + " / ".join(str(result["rss"][k]) for k in ("start_mib", "peak_mib", "end_mib"))
         + " MiB |",
@@ -578,6 +632,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             round(real_run["msgs_per_s"] / statistics.mean(naives), 2) if naives else None
         ),
     }
+    log("idle worker…")
+    result["idle_cpu_cores"] = idle_cpu(
+        args.broker, realistic[:20], extra, 10.0 if args.quick else 30.0
+    )
     if args.scale_out:
         log("scale-out: 1 and 2 workers…")
         result["scale_out"] = scale_out(args.broker, unique, extra)

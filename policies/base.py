@@ -55,15 +55,15 @@ class PolicyInput:
     """Seconds since the epoch: the Kafka record time, else ``created_at``, else now."""
     history: AuthorHistory = field(default_factory=AuthorHistory)
     """The author's recent messages and strikes, before this message."""
-    fingerprint: int | None = None
-    """``content_fingerprint(text)`` when already computed."""
+    known_post: Post | None = None
+    """:meth:`post` when already computed (it hashes the ids and the text)."""
 
     def post(self) -> Post:
         """This message as an entry of its author's history."""
+        if self.known_post is not None:
+            return self.known_post
         event = self.event
-        fingerprint = self.fingerprint
-        if fingerprint is None:
-            fingerprint = content_fingerprint(self.text)
+        fingerprint = content_fingerprint(self.text)
         return Post.of(self.event_time, event.message_id, event.channel_id, fingerprint)
 
 
@@ -117,6 +117,6 @@ def decide_and_remember(policy: Policy, store: HistoryStore | None, item: Policy
     author = item.event.author_id
     history = store.get(author)
     post = item.post()
-    verdict = policy.decide(replace(item, history=history, fingerprint=post.fingerprint))
+    verdict = policy.decide(replace(item, history=history, known_post=post))
     store.put(author, history.recorded(post=post, strikes=verdict.strikes, keep_seconds=keep))
     return verdict

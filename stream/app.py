@@ -2,8 +2,9 @@
 
 Delivery contract (tested in tests/integration/test_delivery.py): an input is acknowledged
 (and so its offset becomes committable) only after every record it caused — decision and
-action, or dead letter — has been acknowledged by Kafka. Hence ``noack_take`` plus explicit
-acks: Faust's ``take()`` acks a batch even when the body raises, which would lose it.
+action, or dead letter — has been acknowledged by Kafka. Hence a ``noack()`` stream plus
+explicit acks: Faust's ``take()`` acks a batch even when the body raises, which would lose
+it. Batches come from :func:`stream.batching.batches`, which sleeps while nothing arrives.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -21,6 +24,7 @@ import faust
 from classifiers.base import Pipelined
 from policies.base import Policy
 from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
+from stream.batching import batches
 from stream.components import build_classifier, build_policy
 from stream.heap import TRIM_INTERVAL_SECONDS, heap_trimmer
 from stream.metrics import PipelineMetrics
@@ -64,6 +68,10 @@ def inbound(event: Any) -> InboundRecord:
 
 def faust_app(settings: Settings) -> faust.App:
     """A Faust app configured for at-least-once, fast restarts and raw bytes."""
+    # Faust makes its table directory even with in-memory stores (one level, no parents):
+    # keep it out of the working directory. It stays empty; Vigil's state lives in Kafka.
+    faust_dirs = Path(tempfile.gettempdir()) / "vigil-faust"
+    faust_dirs.mkdir(exist_ok=True)
     return faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
@@ -71,6 +79,7 @@ def faust_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         autodiscover=False,
         store="memory://",
+        datadir=str(faust_dirs / settings.app_id),
         web_enabled=False,
         # Unacked (in-flight) events must not hold up shutdown: they are redelivered.
         stream_wait_empty=False,
@@ -224,8 +233,8 @@ def build_app(settings: Settings, processor: BatchProcessor, metrics: PipelineMe
         staged: asyncio.Queue[Staged] = asyncio.Queue(maxsize=1)
         finisher = asyncio.create_task(finish_batches(stream, staged))
         try:
-            async for events in stream.noack_take(
-                settings.batch_max, settings.batch_within_seconds
+            async for events in batches(
+                stream.noack().events(), settings.batch_max, settings.batch_within_seconds
             ):
                 records = [inbound(e) for e in events]
                 # Normally loaded on assignment already; this covers any partition that was not.

@@ -52,6 +52,7 @@ def test_markdown_lists_every_headline_figure() -> None:
             "us_per_msg": {"infer": 1500.0},
         },
         "rss": {"start_mib": 100.0, "peak_mib": 200.0, "end_mib": 190.0},
+        "idle_cpu_cores": 0.0071,
         "scale_out": {
             "workers_1_msgs_per_s": 300.0,
             "workers_2_msgs_per_s": 330.0,
@@ -66,5 +67,6 @@ def test_markdown_lists_every_headline_figure() -> None:
         "10.0 / 20.0 / 30.0 ms",
         "| infer | 1500.0 |",
         "ratio 1.1",
+        "| 0.0071 |",
     ):
         assert text in table

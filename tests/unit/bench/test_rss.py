@@ -1,4 +1,5 @@
-"""Worker memory counts the model process: RSS is summed over a process's descendants."""
+"""Worker memory and CPU count the model process: both are summed over a process's
+descendants."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bench.harness import _rss_bytes
+from bench.harness import _cpu_seconds, _rss_bytes
 
 
 def test_rss_includes_child_processes() -> None:
@@ -24,5 +25,23 @@ def test_rss_includes_child_processes() -> None:
         total = _rss_bytes(os.getpid())
         assert total is not None
         assert total - own > 60 << 20  # the child's 64 MiB, written so it is resident
+    finally:
+        child.communicate("\n")
+
+
+def test_cpu_time_includes_child_processes() -> None:
+    before = _cpu_seconds(os.getpid())
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.process_time() + 1.0\n"
+         "while time.process_time() < end: pass\nprint('spun', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "spun\n"
+        # The child's second of CPU, not this process's (which did not spin).
+        assert _cpu_seconds(os.getpid()) - before >= 0.9
     finally:
         child.communicate("\n")
