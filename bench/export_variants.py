@@ -20,7 +20,8 @@ back), exported again, and turned into:
 Each is timed as the worker runs it (one thread, 32 texts per call, tokenization included)
 in interleaved rounds, one text per ONNX run and in length-sorted sub-batches of 16, and
 compared with the shipped model on held-out texts: max |Δp|, thresholded-label agreement,
-and how far a text's score moves when it is scored in a sub-batch rather than alone.
+how far a text's score moves when it is scored in a sub-batch rather than alone, and the
+pooled ROC-AUC per category on the whole held-out test split.
 """
 
 from __future__ import annotations
@@ -163,6 +164,28 @@ def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def _test_aucs(data: Path) -> Callable[[OnnxClassifier], str]:
+    """Pooled ROC-AUC per category on the held-out test split, as ``a / b / c / d``."""
+    from sklearn.metrics import roc_auc_score
+
+    from classifiers.normalize import normalize_text
+    from classifiers.train import gather
+    from classifiers.training_data import UNKNOWN, load_all
+
+    test = gather(load_all(data), "test", max_val=1500)
+    texts = [normalize_text(t) for t in test.texts]
+
+    def aucs(model: OnnxClassifier) -> str:
+        scores = model.predict(texts)
+        known = test.labels != UNKNOWN
+        return " / ".join(
+            f"{roc_auc_score(test.labels[known[:, j], j], scores[known[:, j], j]):.4f}"
+            for j in range(scores.shape[1])
+        )
+
+    return aucs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -172,6 +195,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1024)
     args = parser.parse_args()
     texts = held_out_texts(args.data, args.texts)
+    test_aucs = _test_aucs(args.data)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         graphs = _variants(args.model, tmp, args.data)
@@ -195,8 +219,9 @@ def main() -> None:
     print(f"{len(texts)} held-out texts, one thread, median of {ROUNDS} interleaved rounds\n")
     print(
         "| graph | texts/s, one per run | vs shipped | texts/s, sub-batches of "
-        f"{SUB_BATCH} | max abs Δp | label agreement | max Δp alone vs batched |\n"
-        "|---|---|---|---|---|---|---|"
+        f"{SUB_BATCH} | max abs Δp | label agreement | max Δp alone vs batched "
+        f"| test ROC-AUC ({' / '.join(shipped.categories)}) |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     for name in dirs:
         alone = models[name, 1].predict(texts)
@@ -207,7 +232,7 @@ def main() -> None:
             f"| {name} | {rate:.0f} | {rate / base:.2f} × | "
             f"{statistics.median(rates[name, SUB_BATCH]):.0f} | "
             f"{np.abs(alone - reference).max():.3f} | {agree:.4f} | "
-            f"{np.abs(alone - batched).max():.1e} |"
+            f"{np.abs(alone - batched).max():.1e} | {test_aucs(models[name, 1])} |"
         )
 
 

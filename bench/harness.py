@@ -239,17 +239,23 @@ def decision_times(
         consumer.close()
 
 
+def _preloaded(
+    broker: str, prefix: str, corpus: Sequence[dict[str, Any]], **overrides: Any
+) -> Settings:
+    """Settings for fresh topics named ``prefix…``, with ``corpus`` already in the input."""
+    settings = isolated_settings(
+        broker, f"{prefix}{uuid.uuid4().hex[:8]}", log_level="warning", **overrides
+    )
+    records: list[Record] = [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))]
+    produce(broker, settings.input_topic, records)
+    return settings
+
+
 def backlog_run(
     broker: str, corpus: Sequence[dict[str, Any]], extra: dict[str, str]
 ) -> dict[str, Any]:
     """Preload ``corpus``, start a worker, drain every decision; throughput, stages, RSS."""
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = isolated_settings(broker, tag, log_level="warning")
-    produce(
-        broker,
-        settings.input_topic,
-        [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))],
-    )
+    settings = _preloaded(broker, "bench", corpus)
     port = _free_port()
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
     n = len(corpus)
@@ -280,12 +286,7 @@ def idle_cpu(
 ) -> float:
     """Cores a worker with nothing to do keeps busy: CPU time of the worker and its model
     process over ``seconds`` without input, after ``corpus`` (a few messages) is decided."""
-    settings = isolated_settings(broker, f"idle{uuid.uuid4().hex[:8]}", log_level="warning")
-    produce(
-        broker,
-        settings.input_topic,
-        [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))],
-    )
+    settings = _preloaded(broker, "idle", corpus)
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
     with WorkerProcess(_worker_env(settings, _free_port(), extra), log) as worker:
         assert worker.pid is not None
@@ -311,10 +312,7 @@ def scale_out(
     threads = int(extra.get("VIGIL_INFERENCE_THREADS", Settings().inference_threads))
     out: dict[str, Any] = {}
     for workers in (1, 2):
-        tag = f"scale{uuid.uuid4().hex[:8]}"
-        settings = isolated_settings(broker, tag, log_level="warning", partitions=4)
-        records: list[Record] = [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))]
-        produce(broker, settings.input_topic, records)
+        settings = _preloaded(broker, "scale", corpus, partitions=4)
         env = {**extra, "VIGIL_INFERENCE_THREADS": str(max(1, threads // workers))}
         procs = [
             WorkerProcess(
