@@ -17,18 +17,16 @@ import numpy as np
 
 from classifiers.normalize import normalize_text
 from classifiers.onnx_classifier import OnnxClassifier
-from classifiers.training_data import load_all, split_dataset
+from classifiers.training_data import Dataset, load_all, split_dataset
 from stream.settings import Settings
 
 CALL = 32
 
 
-def held_out_texts(data: Path, n: int) -> list[str]:
+def held_out_texts(datasets: list[Dataset], n: int) -> list[str]:
     """A seeded sample of ``n`` held-out test texts, normalized as the worker does."""
     pool = [
-        ds.texts[i]
-        for ds in load_all(data)
-        for i in split_dataset(ds, seed=20240607, max_val=1500).test
+        ds.texts[i] for ds in datasets for i in split_dataset(ds, seed=20240607, max_val=1500).test
     ]
     picks = np.random.default_rng(0).choice(len(pool), n, replace=False)
     return [normalize_text(pool[i]) for i in picks]
@@ -41,7 +39,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
-    texts = held_out_texts(args.data, 512)
+    texts = held_out_texts(load_all(args.data), 512)
     model = args.model or Settings().model_dir
     print("| intra-op threads | texts per ONNX run | texts/s (median of 3) |\n|---|---|---|")
     for threads in (1, 2):

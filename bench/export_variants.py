@@ -41,6 +41,7 @@ import numpy.typing as npt
 from bench.classifier_speed import CALL, held_out_texts
 from classifiers.manifest import MANIFEST_FILE, MODEL_FILE, sha256_file
 from classifiers.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
+from classifiers.training_data import Dataset, load_all
 
 ROUNDS = 9
 SUB_BATCH = 16
@@ -68,7 +69,7 @@ def _rebuilt_fp32(model_dir: Path, out: Path) -> None:
     export_fp32(Calibrated(model, weights["temperature"].tolist()).eval(), out)
 
 
-def _static_int8(fp32: Path, out: Path, data: Path, tokenizer: Path) -> None:
+def _static_int8(fp32: Path, out: Path, datasets: list[Dataset], tokenizer: Path) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -78,22 +79,15 @@ def _static_int8(fp32: Path, out: Path, data: Path, tokenizer: Path) -> None:
     )
     from tokenizers import Tokenizer
 
-    from classifiers.normalize import normalize_text
-    from classifiers.training_data import load_all, split_dataset
+    from classifiers.export import MAX_LENGTH
+    from classifiers.train import encode, gather
 
-    pool = [
-        ds.texts[i]
-        for ds in load_all(data)
-        for i in split_dataset(ds, seed=20240607, max_val=1500).train
-    ]
+    pool = gather(datasets, "train", max_val=1500).texts
     picks = np.random.default_rng(1).choice(len(pool), CALIBRATION_TEXTS, replace=False)
-    encoder = Tokenizer.from_file(str(tokenizer))
-    encoder.no_padding()
-    encoder.enable_truncation(128)
     feeds = []
-    for i in picks:
-        ids = np.array([encoder.encode(normalize_text(pool[i])).ids], dtype=np.int64)
-        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    for ids in encode(Tokenizer.from_file(str(tokenizer)), [pool[i] for i in picks], MAX_LENGTH):
+        batch = np.array([ids], dtype=np.int64)
+        feeds.append({"input_ids": batch, "attention_mask": np.ones_like(batch)})
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]  # untyped base class
         def __init__(self) -> None:
@@ -109,7 +103,7 @@ def _static_int8(fp32: Path, out: Path, data: Path, tokenizer: Path) -> None:
     )  # fmt: skip
 
 
-def _variants(model_dir: Path, tmp: Path, data: Path) -> dict[str, Path]:
+def _variants(model_dir: Path, tmp: Path, datasets: list[Dataset]) -> dict[str, Path]:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
@@ -129,7 +123,7 @@ def _variants(model_dir: Path, tmp: Path, data: Path) -> dict[str, Path]:
         opt_level=1,
     ).save_model_to_file(str(fused))
     quantize_int8(fp32, tmp / "plain8.onnx")
-    _static_int8(fp32, tmp / "static8.onnx", data, model_dir / "tokenizer.json")
+    _static_int8(fp32, tmp / "static8.onnx", datasets, model_dir / "tokenizer.json")
     # The fused graph's contrib ops defeat shape inference: say that activations are fp32.
     fp32_default = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     for name, ops in (("fused8.onnx", None), ("fusedmm8.onnx", ["MatMul", "Gemm"])):
@@ -164,26 +158,18 @@ def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def _test_aucs(data: Path) -> Callable[[OnnxClassifier], str]:
+def _test_aucs(datasets: list[Dataset]) -> Callable[[OnnxClassifier], str]:
     """Pooled ROC-AUC per category on the held-out test split, as ``a / b / c / d``."""
-    from sklearn.metrics import roc_auc_score
-
     from classifiers.normalize import normalize_text
-    from classifiers.train import gather
-    from classifiers.training_data import UNKNOWN, load_all
+    from classifiers.train import aucs, gather
 
-    test = gather(load_all(data), "test", max_val=1500)
+    test = gather(datasets, "test", max_val=1500)
     texts = [normalize_text(t) for t in test.texts]
 
-    def aucs(model: OnnxClassifier) -> str:
-        scores = model.predict(texts)
-        known = test.labels != UNKNOWN
-        return " / ".join(
-            f"{roc_auc_score(test.labels[known[:, j], j], scores[known[:, j], j]):.4f}"
-            for j in range(scores.shape[1])
-        )
+    def of(model: OnnxClassifier) -> str:
+        return " / ".join(f"{auc:.4f}" for auc in aucs(test.labels, model.predict(texts)).values())
 
-    return aucs
+    return of
 
 
 def main() -> None:
@@ -194,11 +180,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--texts", type=int, default=1024)
     args = parser.parse_args()
-    texts = held_out_texts(args.data, args.texts)
-    test_aucs = _test_aucs(args.data)
+    datasets = load_all(args.data)
+    texts = held_out_texts(datasets, args.texts)
+    test_aucs = _test_aucs(datasets)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        graphs = _variants(args.model, tmp, args.data)
+        graphs = _variants(args.model, tmp, datasets)
         dirs = {
             name: _model_dir(args.model, g, tmp / f"dir{i}")
             for i, (name, g) in enumerate(graphs.items())
