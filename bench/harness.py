@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import chat_corpus
-from bench.kafka_io import Record, isolated_settings, produce
+from bench.kafka_io import Record, isolated_topics, produce
 from bench.naive import naive_rate
 from classifiers.normalize import prepare_content
 from classifiers.onnx_classifier import OnnxClassifier
@@ -239,28 +239,31 @@ def decision_times(
         consumer.close()
 
 
+@contextlib.contextmanager
 def _preloaded(
     broker: str, prefix: str, corpus: Sequence[dict[str, Any]], **overrides: Any
-) -> Settings:
-    """Settings for fresh topics named ``prefix…``, with ``corpus`` already in the input."""
-    settings = isolated_settings(
-        broker, f"{prefix}{uuid.uuid4().hex[:8]}", log_level="warning", **overrides
-    )
-    records: list[Record] = [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))]
-    produce(broker, settings.input_topic, records)
-    return settings
+) -> Iterator[Settings]:
+    """Settings for fresh topics named ``prefix…``, with ``corpus`` already in the input;
+    the topics are deleted afterwards."""
+    tag = f"{prefix}{uuid.uuid4().hex[:8]}"
+    with isolated_topics(broker, tag, log_level="warning", **overrides) as settings:
+        records: list[Record] = [(k, v, []) for k, v in chat_corpus.iter_records(list(corpus))]
+        produce(broker, settings.input_topic, records)
+        yield settings
 
 
 def backlog_run(
     broker: str, corpus: Sequence[dict[str, Any]], extra: dict[str, str]
 ) -> dict[str, Any]:
     """Preload ``corpus``, start a worker, drain every decision; throughput, stages, RSS."""
-    settings = _preloaded(broker, "bench", corpus)
     port = _free_port()
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
     n = len(corpus)
     started = time.time()
-    with WorkerProcess(_worker_env(settings, port, extra), log) as worker:
+    with (
+        _preloaded(broker, "bench", corpus) as settings,
+        WorkerProcess(_worker_env(settings, port, extra), log) as worker,
+    ):
         assert worker.pid is not None
         with RssSampler(worker.pid, metrics_port=port) as rss:
             stamps = decision_times(broker, settings.decisions_topic, n, 7200, [worker])
@@ -286,9 +289,11 @@ def idle_cpu(
 ) -> float:
     """Cores a worker with nothing to do keeps busy: CPU time of the worker and its model
     process over ``seconds`` without input, after ``corpus`` (a few messages) is decided."""
-    settings = _preloaded(broker, "idle", corpus)
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
-    with WorkerProcess(_worker_env(settings, _free_port(), extra), log) as worker:
+    with (
+        _preloaded(broker, "idle", corpus) as settings,
+        WorkerProcess(_worker_env(settings, _free_port(), extra), log) as worker,
+    ):
         assert worker.pid is not None
         decided = decision_times(broker, settings.decisions_topic, len(corpus), 300, [worker])
         if len(decided) < len(corpus):
@@ -312,24 +317,24 @@ def scale_out(
     threads = int(extra.get("VIGIL_INFERENCE_THREADS", Settings().inference_threads))
     out: dict[str, Any] = {}
     for workers in (1, 2):
-        settings = _preloaded(broker, "scale", corpus, partitions=4)
         env = {**extra, "VIGIL_INFERENCE_THREADS": str(max(1, threads // workers))}
-        procs = [
-            WorkerProcess(
-                {**_worker_env(settings, _free_port(), env), "VIGIL_INSTANCE_ID": f"w{i}"},
-                Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log",
-            )
-            for i in range(workers)
-        ]
-        for proc in procs:
-            proc.start()
-        try:
-            stamps = sorted(
-                decision_times(broker, settings.decisions_topic, len(corpus), 3600, procs)
-            )
-        finally:
+        with _preloaded(broker, "scale", corpus, partitions=4) as settings:
+            procs = [
+                WorkerProcess(
+                    {**_worker_env(settings, _free_port(), env), "VIGIL_INSTANCE_ID": f"w{i}"},
+                    Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log",
+                )
+                for i in range(workers)
+            ]
             for proc in procs:
-                proc.stop()
+                proc.start()
+            try:
+                stamps = sorted(
+                    decision_times(broker, settings.decisions_topic, len(corpus), 3600, procs)
+                )
+            finally:
+                for proc in procs:
+                    proc.stop()
         if len(stamps) < len(corpus):
             raise SystemExit(
                 f"{workers} workers: only {len(stamps)} of {len(corpus)} decisions; "
@@ -450,10 +455,10 @@ def open_loop(
 ) -> dict[str, dict[str, float]]:
     """p50/p95/p99 ms from scheduled send to decision, one warm worker, rate after rate."""
     tag = f"lat{uuid.uuid4().hex[:8]}"
-    settings = isolated_settings(broker, tag, log_level="warning")
     log = Path(tempfile.mkdtemp(prefix="vigil-bench-")) / "worker.log"
     out: dict[str, dict[str, float]] = {}
     with (
+        isolated_topics(broker, tag, log_level="warning") as settings,
         WorkerProcess(_worker_env(settings, _free_port(), extra), log),
         OpenLoopClient(broker, settings) as client,
     ):

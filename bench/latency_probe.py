@@ -30,7 +30,7 @@ from bench.harness import (
     percentile,
     scrape,
 )
-from bench.kafka_io import isolated_settings
+from bench.kafka_io import isolated_topics
 from stream.worker_process import WorkerProcess
 
 WARMUP = 300
@@ -40,9 +40,9 @@ def probe(
     broker: str, data: Path, rate: float, seconds: float, extra: dict[str, str]
 ) -> dict[str, Any]:
     corpus = chat_corpus.messages(data, WARMUP + int(rate * seconds), seed=31)
-    settings = isolated_settings(broker, f"probe{uuid.uuid4().hex[:6]}", log_level="warning")
     port = _free_port()
     with (
+        isolated_topics(broker, f"probe{uuid.uuid4().hex[:6]}", log_level="warning") as settings,
         WorkerProcess(_worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"),
         OpenLoopClient(broker, settings) as client,
     ):

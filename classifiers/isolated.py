@@ -166,10 +166,7 @@ class IsolatedClassifier:
         with self._state:
             self._state.wait_for(lambda: self._generation != generation or self._received == ticket)
             if self._generation != generation:
-                raise ClassifierCrashed(
-                    f"the model process died (exit code {self._exit_code}) with "
-                    f"{len(texts)} texts queued"
-                )
+                raise self._died(len(texts))
         queued = time.perf_counter() - sent_at
         try:
             reply = conn.recv()
@@ -198,9 +195,12 @@ class IsolatedClassifier:
         with self._state:
             if self._generation == generation:
                 self._exit_code = self._retire()
-            return ClassifierCrashed(
-                f"the model process died (exit code {self._exit_code}) scoring {texts} texts"
-            )
+            return self._died(texts)
+
+    def _died(self, texts: int) -> ClassifierCrashed:
+        return ClassifierCrashed(
+            f"the model process died (exit code {self._exit_code}) with {texts} texts to score"
+        )
 
     def _reap(self) -> int | None:
         process, self._process = self._process, None

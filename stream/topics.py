@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from stream.author_history import history_topic_spec
 from stream.settings import Settings
@@ -17,13 +18,17 @@ def vigil_topics(settings: Settings) -> tuple[str, ...]:
     return (settings.input_topic, *settings.output_topics)
 
 
-def create_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> dict[str, str]:
-    """Create every Vigil topic that does not exist yet; return ``{topic: "created"|"exists"}``."""
-    admin = KafkaAdminClient(
+def _admin(settings: Settings, timeout_seconds: float) -> KafkaAdminClient:
+    return KafkaAdminClient(
         bootstrap_servers=settings.broker.split(","),
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=int(timeout_seconds * 1000),
     )
+
+
+def create_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> dict[str, str]:
+    """Create every Vigil topic that does not exist yet; return ``{topic: "created"|"exists"}``."""
+    admin = _admin(settings, timeout_seconds)
     try:
         existing = set(admin.list_topics())
         specs = [
@@ -39,5 +44,21 @@ def create_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> dict[
             except TopicAlreadyExistsError:
                 result[topic.name] = "exists"
         return result
+    finally:
+        admin.close()
+
+
+def delete_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> list[str]:
+    """Delete every Vigil topic of ``settings`` (input, outputs, history) that exists, with
+    its data; return the names deleted. For throwaway topics (tests, benchmarks) only."""
+    admin = _admin(settings, timeout_seconds)
+    try:
+        existing = set(admin.list_topics())
+        doomed = [t for t in (*vigil_topics(settings), settings.history_topic) if t in existing]
+        # Deleted by someone else in between: the goal is met.
+        with contextlib.suppress(UnknownTopicOrPartitionError):
+            if doomed:
+                admin.delete_topics(doomed, timeout_ms=int(timeout_seconds * 1000))
+        return doomed
     finally:
         admin.close()

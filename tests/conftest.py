@@ -40,11 +40,13 @@ def kafka_broker() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(kafka_broker: str) -> Settings:
-    """Settings with topics and consumer group unique to this test, topics created."""
-    return kafka_io.isolated_settings(
+def settings(kafka_broker: str) -> Iterator[Settings]:
+    """Settings with topics and consumer group unique to this test: topics created, and
+    deleted after the test (its workers are stopped first: fixtures end in reverse)."""
+    with kafka_io.isolated_topics(
         kafka_broker, f"t{uuid.uuid4().hex[:8]}", partitions=4, metrics_port=0
-    )
+    ) as settings:
+        yield settings
 
 
 @pytest.fixture

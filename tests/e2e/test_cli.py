@@ -11,6 +11,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from stream.settings import Settings
+from stream.topics import delete_topics
+
 pytestmark = pytest.mark.e2e
 
 
@@ -26,28 +29,30 @@ def vigil(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def test_topics_create_is_idempotent(kafka_broker: str) -> None:
     prefix = f"cli{uuid.uuid4().hex[:6]}"
-    env = {
-        **os.environ,
-        "VIGIL_INPUT_TOPIC": f"{prefix}.messages",
-        "VIGIL_DECISIONS_TOPIC": f"{prefix}.decisions",
-        "VIGIL_ACTIONS_TOPIC": f"{prefix}.actions",
-        "VIGIL_DLQ_TOPIC": f"{prefix}.messages.dlq",
-        "VIGIL_HISTORY_TOPIC": f"{prefix}.author-history",
-    }
-    first = vigil("topics", "create", "--broker", kafka_broker, "--partitions", "3", env=env)
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.count("created") == 5
-    second = vigil("topics", "create", "--broker", kafka_broker, env=env)
-    assert second.stdout.count("exists") == 5
+    settings = Settings(
+        broker=kafka_broker,
+        input_topic=f"{prefix}.messages",
+        decisions_topic=f"{prefix}.decisions",
+        actions_topic=f"{prefix}.actions",
+        dlq_topic=f"{prefix}.messages.dlq",
+        history_topic=f"{prefix}.author-history",
+    )
+    env = {**os.environ, **settings.to_env()}
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
     try:
-        (described,) = admin.describe_topics([f"{prefix}.messages"])
+        first = vigil("topics", "create", "--broker", kafka_broker, "--partitions", "3", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.count("created") == 5
+        second = vigil("topics", "create", "--broker", kafka_broker, env=env)
+        assert second.stdout.count("exists") == 5
+        (described,) = admin.describe_topics([settings.input_topic])
         assert len(described["partitions"]) == 3
-        history = f"{prefix}.author-history"
+        history = settings.history_topic
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, history)])
         assert configs["topic"][history]["cleanup.policy"]["value"] == "compact"
     finally:
         admin.close()
+        delete_topics(settings)
 
 
 def test_invalid_configuration_is_a_clear_error() -> None:
@@ -63,8 +68,6 @@ def test_worker_refuses_a_missing_model() -> None:
 
 
 def test_config_reference_lists_every_setting() -> None:
-    from stream.settings import Settings
-
     out = vigil("config").stdout
     for name in Settings.model_fields:
         assert f"VIGIL_{name.upper()}" in out
