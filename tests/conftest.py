@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import kafka_io
@@ -64,6 +65,15 @@ def start_worker(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., W
     yield start
     for worker in started:
         worker.stop()
+
+
+def topic_names(broker: str) -> set[str]:
+    """Every topic the broker has."""
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def produce(settings: Settings, records: list[Record]) -> None:

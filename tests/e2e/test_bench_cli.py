@@ -9,6 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.conftest import topic_names
+
 pytestmark = pytest.mark.e2e
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -20,6 +22,7 @@ KEYS = (
 
 def test_quick_bench(kafka_broker: str, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    before = topic_names(kafka_broker)
     result = subprocess.run(
         [sys.executable, "-m", "stream.cli", "bench", "--quick", "--broker", kafka_broker,
          "--data", str(DATA), "--out", str(out)],
@@ -35,3 +38,5 @@ def test_quick_bench(kafka_broker: str, tmp_path: Path) -> None:
     assert report["stages"]["us_per_msg"]["infer"] > 0
     assert report["rss"]["peak_mib"] > 50
     assert "| raw ceiling" in out.with_suffix(".md").read_text()
+    # Its topics are gone again: left behind, they pile up in the broker and slow it down.
+    assert topic_names(kafka_broker) <= before

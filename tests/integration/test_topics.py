@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from kafka.admin import KafkaAdminClient
-
 from bench.kafka_io import isolated_topics
 from stream.topics import create_topics, delete_topics
-
-
-def _topics(broker: str) -> set[str]:
-    admin = KafkaAdminClient(bootstrap_servers=broker)
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
+from tests.conftest import topic_names
 
 
 def test_isolated_topics_are_created_then_deleted(kafka_broker: str) -> None:
@@ -23,8 +14,8 @@ def test_isolated_topics_are_created_then_deleted(kafka_broker: str) -> None:
     with isolated_topics(kafka_broker, tag) as settings:
         ours = {settings.input_topic, *settings.output_topics, settings.history_topic}
         assert len(ours) == 5
-        assert ours <= _topics(kafka_broker)
-    assert not ours & _topics(kafka_broker)
+        assert ours <= topic_names(kafka_broker)
+    assert not ours & topic_names(kafka_broker)
 
 
 def test_delete_topics_skips_missing_ones_and_reports_what_it_deleted(kafka_broker: str) -> None:
