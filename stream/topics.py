@@ -55,9 +55,9 @@ def delete_topics(settings: Settings, *, timeout_seconds: float = 30.0) -> list[
     try:
         existing = set(admin.list_topics())
         doomed = [t for t in (*vigil_topics(settings), settings.history_topic) if t in existing]
-        # Deleted by someone else in between: the goal is met.
-        with contextlib.suppress(UnknownTopicOrPartitionError):
-            if doomed:
+        if doomed:
+            # Deleted by someone else in between: the goal is met.
+            with contextlib.suppress(UnknownTopicOrPartitionError):
                 admin.delete_topics(doomed, timeout_ms=int(timeout_seconds * 1000))
         return doomed
     finally:

@@ -11,6 +11,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from bench.kafka_io import run_settings
 from stream.settings import Settings
 from stream.topics import delete_topics
 
@@ -28,15 +29,7 @@ def vigil(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_topics_create_is_idempotent(kafka_broker: str) -> None:
-    prefix = f"cli{uuid.uuid4().hex[:6]}"
-    settings = Settings(
-        broker=kafka_broker,
-        input_topic=f"{prefix}.messages",
-        decisions_topic=f"{prefix}.decisions",
-        actions_topic=f"{prefix}.actions",
-        dlq_topic=f"{prefix}.messages.dlq",
-        history_topic=f"{prefix}.author-history",
-    )
+    settings = run_settings(kafka_broker, f"cli{uuid.uuid4().hex[:6]}")
     env = {**os.environ, **settings.to_env()}
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
     try:
