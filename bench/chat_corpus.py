@@ -151,6 +151,16 @@ def statistics(corpus: list[dict[str, Any]], max_chars: int = 2000) -> dict[str,
     }
 
 
+def spread_sample(corpus: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """``k`` messages evenly spaced over ``corpus``, so that a timing sample has the whole
+    corpus' length mix: its first messages are not typical (the first 400 of the 10,000-message
+    bench corpus average 21.4 tokens against 24.4)."""
+    n = len(corpus)
+    if k >= n:
+        return list(corpus)
+    return [corpus[i * n // k] for i in range(k)]
+
+
 def iter_records(corpus: list[dict[str, Any]]) -> Iterator[tuple[bytes, bytes]]:
     import orjson
 

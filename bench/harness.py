@@ -10,8 +10,9 @@ Measured, with the shipped model, the default policy and the settings a worker w
   ratio divides a run by the mean of the ceilings measured next to it;
 - ``naive_msgs_per_s``: the shipped model's weights (dequantized from the int8 graph) in a
   ``transformers`` ``pipeline()`` on PyTorch fp32, one message at a time, what a team
-  writes first (needs the ``train`` extra; ``naive_weights`` says how closely its scores
-  match the shipped model's, see :mod:`bench.naive`);
+  writes first, timed on 400 messages spread evenly over the realistic corpus (needs the
+  ``train`` extra; ``naive_weights`` says how closely its scores match the shipped model's,
+  see :mod:`bench.naive`);
 - ``e2e_msgs_per_s``: a preloaded backlog of the realistic corpus until every decision is
   produced (``e2e_unique_msgs_per_s``: the same on the corpus without repeats);
 - latency: an open-loop producer at 25 %, 50 % and 75 % of ``e2e_msgs_per_s`` sends on a
@@ -21,6 +22,10 @@ Measured, with the shipped model, the default policy and the settings a worker w
   whose p99 is reported alongside (``p99_ms_with_step_start``);
 - ``stages``: time per message in each pipeline stage, from the worker's own histograms;
 - ``rss``: resident memory of the worker and its model process, sampled every 0.5 s;
+- ``cpu_cores``: cores busy from the first to the last decision of the realistic backlog,
+  in the worker's event-loop process, its model process and the whole machine (broker and
+  load generator included); ``worker_cpu_ms_per_msg``: the worker's CPU per message, for
+  sizing (``…_unique``: the same for the no-repeat backlog);
 - ``idle_cpu_cores``: CPU a started worker uses with no input (cores, over 30 s).
 ``--soak N`` adds one long run of N messages reporting RSS growth after warm-up.
 """
@@ -59,6 +64,8 @@ STATE_SAMPLE_SECONDS = 10.0
 """How often a backlog run records the worker's state gauges."""
 STEP_SETTLE_SECONDS = 5.0
 """Sent at each latency step's rate before the measured window starts."""
+CPU_PARTS = ("worker_loop", "model_process", "machine")
+"""Where a backlog run's CPU time is counted (:meth:`WorkerSampler.cpu_cores`)."""
 STAGES = ("decode", "normalize", "classify", "tokenize", "infer", "policy", "produce")
 
 
@@ -94,25 +101,36 @@ def _rss_bytes(pid: int) -> int | None:
     return total
 
 
+def _own_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` alone (0 once it is gone)."""
+    try:
+        # Fields after the command name: state is field 3, utime 14 and stime 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its children (the worker's model process)."""
-    ticks = 0
-    for proc in (pid, *_children(pid)):
-        try:
-            # Fields after the command name: state is field 3, utime 14 and stime 15.
-            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(_own_cpu_seconds(proc) for proc in (pid, *_children(pid)))
 
 
-class RssSampler:
-    """Samples the resident memory of a process and its children in a background thread;
-    with ``metrics_port``, also the worker's state gauges every ``STATE_SAMPLE_SECONDS``."""
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores of this machine spent on anything but idling, since boot."""
+    # The first line of /proc/stat: user nice system idle iowait irq softirq steal ...
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class WorkerSampler:
+    """Samples a worker in a background thread: the resident memory of its process and
+    children, the CPU time of its event-loop process, of its model process and of the whole
+    machine; with ``metrics_port``, also its state gauges every ``STATE_SAMPLE_SECONDS``."""
 
     def __init__(self, pid: int, interval: float = 0.5, metrics_port: int | None = None) -> None:
         self.samples: list[tuple[float, int]] = []
+        self.cpu_samples: list[tuple[float, float, float, float]] = []
         self.state_samples: list[dict[str, float]] = []
         self._pid, self._interval, self._port = pid, interval, metrics_port
         self._stop = threading.Event()
@@ -124,19 +142,33 @@ class RssSampler:
             rss = _rss_bytes(self._pid)
             if rss is not None:
                 self.samples.append((time.monotonic(), rss))
+            own = _own_cpu_seconds(self._pid)
+            model = sum(_cpu_seconds(child) for child in _children(self._pid))
+            self.cpu_samples.append((time.time(), own, model, _machine_busy_seconds()))
             if self._port and time.monotonic() - last_state >= STATE_SAMPLE_SECONDS:
                 last_state = time.monotonic()
                 with contextlib.suppress(OSError):  # not serving yet
                     self.state_samples.append(state_gauges(scrape(self._port)))
             self._stop.wait(self._interval)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> WorkerSampler:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def cpu_cores(self, start: float, end: float) -> dict[str, float]:
+        """Cores busy between wall-clock times ``start`` and ``end`` (the first and the last
+        decision of a backlog): the worker's event-loop process, its model process, and the
+        whole machine (the broker, the load generator and everything else included)."""
+        inside = [c for c in self.cpu_samples if start <= c[0] <= end]
+        if len(inside) < 2:
+            return {}
+        (t0, *first), (t1, *last) = inside[0], inside[-1]
+        cores = [(b - a) / (t1 - t0) for a, b in zip(first, last, strict=True)]
+        return dict(zip(CPU_PARTS, cores, strict=True))
 
     def summary(self) -> dict[str, float]:
         values = [v for _, v in self.samples] or [0]
@@ -265,22 +297,31 @@ def backlog_run(
         WorkerProcess(_worker_env(settings, port, extra), log) as worker,
     ):
         assert worker.pid is not None
-        with RssSampler(worker.pid, metrics_port=port) as rss:
+        with WorkerSampler(worker.pid, metrics_port=port) as sampler:
             stamps = decision_times(broker, settings.decisions_topic, n, 7200, [worker])
             metrics = scrape(port)
     if len(stamps) < n:
         raise SystemExit(f"only {len(stamps)} of {n} decisions; worker log: {log}")
     stamps.sort()
+    rate = (n - 1) / (stamps[-1] - stamps[0])
+    cores = sampler.cpu_cores(stamps[0], stamps[-1])
     return {
         "messages": n,
-        "msgs_per_s": round((n - 1) / (stamps[-1] - stamps[0]), 1),
+        "msgs_per_s": round(rate, 1),
+        "cpu_cores": {k: round(v, 3) for k, v in cores.items()},
+        # CPU the worker needs per message, for sizing (the broker's share is not in it).
+        "worker_cpu_ms_per_msg": (
+            round((cores["worker_loop"] + cores["model_process"]) / rate * 1000, 3)
+            if cores
+            else None
+        ),
         "startup_s": round(stamps[0] - started, 2),
         "wall_s": round(stamps[-1] - started, 2),
         "stages": stage_breakdown(metrics, n),
         "state_at_end": state_gauges(metrics),
-        "state_samples": rss.state_samples,
-        "rss": {k: round(v, 1) for k, v in rss.summary().items()},
-        "rss_samples": rss.samples,
+        "state_samples": sampler.state_samples,
+        "rss": {k: round(v, 1) for k, v in sampler.summary().items()},
+        "rss_samples": sampler.samples,
     }
 
 
@@ -536,6 +577,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"| policy share of per-message time | {result['stages']['policy_share']} |",
         f"| score cache hit rate (realistic) | {result['stages']['score_cache_hit_rate']} |",
         f"| idle worker, cores busy (worker + model process) | {result['idle_cpu_cores']} |",
+        *(
+            f"| cores busy, {name} backlog (worker loop / model process / machine) | "
+            + " / ".join(str(result[key].get(k, "–")) for k in CPU_PARTS)
+            + f"; worker CPU {result[f'worker_cpu_ms_per_msg{suffix}']} ms per message |"
+            for name, key, suffix in (
+                ("realistic", "cpu_cores", ""),
+                ("no-repeat", "cpu_cores_unique", "_unique"),
+            )
+        ),
         "| worker RSS start / peak / end | "
         + " / ".join(str(result["rss"][k]) for k in ("start_mib", "peak_mib", "end_mib"))
         + " MiB |",
@@ -588,7 +638,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     def naive() -> None:
         log("naive pipeline…")
-        texts = [m["content"] for m in realistic[: 100 if args.quick else 400]]
+        sample = chat_corpus.spread_sample(realistic, 100 if args.quick else 400)
+        texts = [m["content"] for m in sample]
         measured = naive_rate(texts, settings.model_dir, settings.inference_threads)
         if measured is not None:
             naives.append(measured.pop("msgs_per_s"))
@@ -617,6 +668,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stages=real_run["stages"],
         stages_unique=unique_run["stages"],
         rss=real_run["rss"],
+        cpu_cores=real_run["cpu_cores"],
+        cpu_cores_unique=unique_run["cpu_cores"],
+        worker_cpu_ms_per_msg=real_run["worker_cpu_ms_per_msg"],
+        worker_cpu_ms_per_msg_unique=unique_run["worker_cpu_ms_per_msg"],
     )
     log("latency…")
     rates = [f * real_run["msgs_per_s"] for f in LATENCY_FRACTIONS]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness import markdown, stage_breakdown
+from bench.harness import WorkerSampler, markdown, stage_breakdown
 
 
 def metric(
@@ -53,6 +53,10 @@ def test_markdown_lists_every_headline_figure() -> None:
         },
         "rss": {"start_mib": 100.0, "peak_mib": 200.0, "end_mib": 190.0},
         "idle_cpu_cores": 0.0071,
+        "cpu_cores": {"worker_loop": 0.21, "model_process": 0.97, "machine": 1.3},
+        "cpu_cores_unique": {"worker_loop": 0.17, "model_process": 0.98, "machine": 1.25},
+        "worker_cpu_ms_per_msg": 2.93,
+        "worker_cpu_ms_per_msg_unique": 4.05,
         "scale_out": {
             "workers_1_msgs_per_s": 300.0,
             "workers_2_msgs_per_s": 330.0,
@@ -68,5 +72,25 @@ def test_markdown_lists_every_headline_figure() -> None:
         "| infer | 1500.0 |",
         "ratio 1.1",
         "| 0.0071 |",
+        "| 0.21 / 0.97 / 1.3; worker CPU 2.93 ms per message |",
+        "| 0.17 / 0.98 / 1.25; worker CPU 4.05 ms per message |",
     ):
         assert text in table
+
+
+def test_cpu_cores_between_the_first_and_last_decision() -> None:
+    sampler = WorkerSampler(pid=1)
+    # (wall time, loop CPU s, model CPU s, machine busy s); the first and last are outside.
+    sampler.cpu_samples = [
+        (99.0, 0.0, 0.0, 0.0),
+        (100.0, 1.0, 2.0, 5.0),
+        (102.0, 1.5, 4.0, 8.0),
+        (104.0, 2.0, 6.0, 11.0),
+        (106.0, 9.0, 9.0, 19.0),
+    ]
+    assert sampler.cpu_cores(100.0, 105.0) == {
+        "worker_loop": 0.25,
+        "model_process": 1.0,
+        "machine": 1.5,
+    }
+    assert sampler.cpu_cores(100.5, 101.5) == {}  # fewer than two samples: no figure

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bench.harness import _cpu_seconds, _rss_bytes
+from bench.harness import _cpu_seconds, _machine_busy_seconds, _own_cpu_seconds, _rss_bytes
 
 
 def test_rss_includes_child_processes() -> None:
@@ -31,6 +31,8 @@ def test_rss_includes_child_processes() -> None:
 
 def test_cpu_time_includes_child_processes() -> None:
     before = _cpu_seconds(os.getpid())
+    own_before = _own_cpu_seconds(os.getpid())
+    machine_before = _machine_busy_seconds()
     child = subprocess.Popen(
         [sys.executable, "-c", "import time\nend = time.process_time() + 1.0\n"
          "while time.process_time() < end: pass\nprint('spun', flush=True); input()"],
@@ -43,5 +45,7 @@ def test_cpu_time_includes_child_processes() -> None:
         assert child.stdout.readline() == "spun\n"
         # The child's second of CPU, not this process's (which did not spin).
         assert _cpu_seconds(os.getpid()) - before >= 0.9
+        assert _own_cpu_seconds(os.getpid()) - own_before < 0.5
+        assert _machine_busy_seconds() - machine_before >= 0.9
     finally:
         child.communicate("\n")
