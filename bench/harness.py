@@ -55,7 +55,7 @@ from bench import chat_corpus
 from bench.kafka_io import Record, isolated_topics, produce
 from bench.naive import naive_rate
 from classifiers.normalize import prepare_content
-from classifiers.onnx_classifier import OnnxClassifier
+from stream.components import onnx_classifier
 from stream.settings import Settings
 from stream.worker_process import WorkerProcess
 
@@ -391,11 +391,7 @@ def scale_out(
 
 def raw_ceiling(settings: Settings, texts: Sequence[str], runs: int) -> float:
     """Texts/s of the worker's model setup alone: prepared texts, worker-sized calls, no cache."""
-    classifier = OnnxClassifier(
-        settings.model_dir,
-        intra_op_threads=settings.inference_threads,
-        spinning=settings.inference_spinning,
-    )
+    classifier = onnx_classifier(settings)
     prepared = [prepare_content(t, settings.max_content_chars)[0] for t in texts]
     size = settings.batch_max
     classifier.predict(prepared[:size])

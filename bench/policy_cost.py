@@ -30,6 +30,7 @@ import orjson
 from classifiers.onnx_classifier import OnnxClassifier
 from policies.engine import RuleEngine
 from stream.author_history import AuthorHistories
+from stream.components import onnx_classifier
 from stream.demo import sample_messages
 from stream.metrics import STAGES, PipelineMetrics
 from stream.processor import BatchProcessor
@@ -163,11 +164,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings()
-    classifier = OnnxClassifier(
-        settings.model_dir,
-        intra_op_threads=settings.inference_threads,
-        spinning=settings.inference_spinning,
-    )
+    classifier = onnx_classifier(settings)
     sample = sample_messages()
     batch = records(
         [{**sample[i % len(sample)], "message_id": f"b{i}"} for i in range(args.messages)]

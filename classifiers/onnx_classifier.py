@@ -10,7 +10,9 @@ Pipeline per :meth:`OnnxClassifier.predict` call:
 2. sort texts by token length (stable) and cut the sorted list into sub-batches of at most
    ``max_batch`` texts, so that each sub-batch is padded only to its own longest member
    (dynamic padding + length bucketing);
-3. run each sub-batch through the ONNX graph, which outputs per-category probabilities;
+3. run each sub-batch through the ONNX graph, which outputs per-category probabilities
+   (the graph's attention blocks are fused into onnxruntime's MultiHeadAttention kernel at
+   load, :mod:`classifiers.graph_rewrite`, unless ``fuse_attention=False``);
 4. scatter the rows back to the caller's order.
 
 Batch dependence: a dynamically quantized (int8) graph computes activation scales per
@@ -39,6 +41,7 @@ import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 from tokenizers import Encoding, Tokenizer
 
 from classifiers.base import Scores
+from classifiers.graph_rewrite import RewriteReport, rewrite
 from classifiers.manifest import (
     MODEL_FILE,
     REQUIRED_FILES,
@@ -81,6 +84,7 @@ class OnnxClassifier:
         inter_op_threads: int = 1,
         max_batch: int | None = None,
         spinning: bool = True,
+        fuse_attention: bool = True,
     ) -> None:
         if max_batch is not None and max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -97,6 +101,15 @@ class OnnxClassifier:
         # from the very bytes handed to the runtimes, so nothing can change in between.
         manifest.verify(self._model_dir, skip=REQUIRED_FILES)
         model_bytes = self._read_verified(manifest, MODEL_FILE)
+        self._graph_rewrite: RewriteReport | None = None
+        if fuse_attention:
+            try:
+                model_bytes, self._graph_rewrite = rewrite(model_bytes)
+            except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError
+                raise ModelIntegrityError(
+                    f"{self._model_dir / MODEL_FILE} matches its manifest hash but is not a "
+                    f"valid ONNX graph: {exc}"
+                ) from exc
         tokenizer_bytes = self._read_verified(manifest, TOKENIZER_FILE)
         self._manifest = manifest
         self._categories = manifest.categories
@@ -149,6 +162,11 @@ class OnnxClassifier:
     @property
     def max_batch(self) -> int:
         return self._max_batch
+
+    @property
+    def graph_rewrite(self) -> RewriteReport | None:
+        """What the load-time rewrite changed (``None`` when it was switched off)."""
+        return self._graph_rewrite
 
     def predict(self, texts: Sequence[str]) -> Scores:
         """Probabilities of shape ``(len(texts), len(categories))``, rows in input order."""

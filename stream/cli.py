@@ -124,14 +124,10 @@ CLASSIFY_CHUNK = 512
 def _load_onnx_classifier(settings: Settings) -> Classifier:
     """The model in ``settings.model_dir``; a missing or tampered model is a one-line error."""
     from classifiers.manifest import ModelIntegrityError
-    from classifiers.onnx_classifier import OnnxClassifier
+    from stream.components import onnx_classifier
 
     try:
-        return OnnxClassifier(
-            settings.model_dir,
-            intra_op_threads=settings.inference_threads,
-            spinning=settings.inference_spinning,
-        )
+        return onnx_classifier(settings)
     except (ModelIntegrityError, OSError) as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None
 

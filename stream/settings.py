@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     they compete with the event loop, the Kafka client and the broker for the cores. Default
     ``false``."""
 
+    fuse_attention: bool = True
+    """Fuse each attention block of the model graph into onnxruntime's MultiHeadAttention
+    kernel when it loads (``classifiers.graph_rewrite``): the same scores, ~9 % less time per
+    text on chat messages (README "Performance"). ``false`` runs the graph as exported.
+    Default ``true``."""
+
     inference_process: bool = True
     """Run the model in a child process: inference and the event loop then never wait for
     each other's Python lock, and a crash in the model runtime restarts the child instead
