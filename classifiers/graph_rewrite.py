@@ -76,7 +76,7 @@ class _Graph:
 
     def scalar(self, name: str) -> float | None:
         value = self.constant(name)
-        return float(value) if value is not None and value.size == 1 else None
+        return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
 
     def only_consumer(self, name: str, op_type: str) -> Any | None:
         users = self.consumers.get(name, [])
@@ -149,11 +149,26 @@ def _hidden_size(g: _Graph, projection: str) -> int | None:
     return None
 
 
+def _nan_guarded(g: _Graph, probs: str) -> str:
+    """``Where(IsNaN(p), 0, p)`` after the softmax (rows whose keys were all masked to -inf
+    give NaN) is a no-op for the fused kernel, which never yields NaN: skip over it."""
+    users = g.consumers.get(probs, [])
+    isnan = next((n for n in users if n.op_type == "IsNaN"), None)
+    where = next((n for n in users if n.op_type == "Where"), None)
+    if len(users) != 2 or isnan is None or where is None:
+        return probs
+    if list(where.input[::2]) != [isnan.output[0], probs] or g.scalar(where.input[1]) != 0.0:
+        return probs
+    return str(where.output[0])
+
+
 def _attention_blocks(g: _Graph) -> Iterator[tuple[Any, Any]]:
     """(the block's output ``Reshape``, its ``MultiHeadAttention`` replacement) per block."""
     for softmax in [n for n in g.graph.node if n.op_type == "Softmax"]:
+        axis = next((a.i for a in softmax.attribute if a.name == "axis"), -1)
         add = g.producer.get(softmax.input[0])
-        if add is None or add.op_type != "Add":
+        # The softmax must run over the keys of [batch, heads, queries, keys] scores.
+        if axis not in (-1, 3) or add is None or add.op_type != "Add":
             continue
         operands = [g.producer.get(i) for i in add.input]
         if operands[0] is not None and operands[0].op_type == "MatMul":
@@ -164,16 +179,12 @@ def _attention_blocks(g: _Graph) -> Iterator[tuple[Any, Any]]:
             continue
         if g.value_inputs(mask) != {MASK_INPUT}:
             continue
-        probs = softmax.output[0]
-        guard = g.consumers.get(probs, [])
-        if {n.op_type for n in guard} == {"IsNaN", "Where"}:  # zeroes rows that were all -inf
-            where = next(n for n in guard if n.op_type == "Where")
-            probs = where.output[0]
+        probs = _nan_guarded(g, softmax.output[0])
         context = g.only_consumer(probs, "MatMul")
         q = _unwind(g, scores.input[0], (0, 2, 1, 3))
         k = _unwind(g, scores.input[1], (0, 2, 3, 1))
         v = _unwind(g, context.input[1], (0, 2, 1, 3)) if context is not None else None
-        if context is None or q is None or k is None or v is None or v[1] != 1.0:
+        if context is None or context.input[0] != probs or not (q and k and v) or v[1] != 1.0:
             continue
         back = g.only_consumer(context.output[0], "Transpose")
         out = g.only_consumer(back.output[0], "Reshape") if back is not None else None
@@ -236,7 +247,7 @@ def fold_constant_embedding(model: Any) -> int:
     for gather in [n for n in model.graph.node if n.op_type == "Gather"]:
         table = g.constant(gather.input[0])
         row = _same_everywhere(g, gather.input[1]) if table is not None else None
-        if table is None or row is None or table.ndim != 2:
+        if table is None or row is None or table.ndim != 2 or not 0 <= row < len(table):
             continue
         lookup, value = gather.output[0], table[row]
         dequantize = g.only_consumer(lookup, "DequantizeLinear")
@@ -252,6 +263,10 @@ def fold_constant_embedding(model: Any) -> int:
             lookup = dequantize.output[0]
         add = g.only_consumer(lookup, "Add")
         if add is None or value.dtype != np.float32:
+            continue
+        # The row is added by broadcasting: the other operand must carry the full
+        # [batch, sequence, hidden] shape, i.e. be computed from the model's inputs.
+        if not g.value_inputs(next(i for i in add.input if i != lookup)):
             continue
         name = f"{gather.input[0]}/row{row}"
         model.graph.initializer.append(numpy_helper.from_array(value, name))

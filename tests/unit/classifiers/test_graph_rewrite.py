@@ -180,3 +180,16 @@ def test_a_lookup_of_varying_rows_is_kept() -> None:
     out, report = rewrite(exported)
     assert report.folded_embeddings == 0
     assert out == exported
+
+
+def test_a_rewrite_that_fails_leaves_the_graph_as_exported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(model_bytes: bytes) -> Any:
+        raise ValueError("unexpected graph")
+
+    monkeypatch.setattr("classifiers.onnx_classifier.rewrite", broken)
+    model = OnnxClassifier(DEFAULT_MODEL_DIR)
+    assert model.graph_rewrite is None
+    assert "running it as exported" in caplog.text
+    assert model.predict(["you are great"]).shape == (1, len(model.categories))
