@@ -108,11 +108,15 @@ class OnnxClassifier:
         if fuse_attention:
             try:
                 model_bytes, self._graph_rewrite = rewrite(model_bytes)
+                log.info(
+                    "graph rewrite of %s: %s", self._model_dir / MODEL_FILE, self._graph_rewrite
+                )
             except Exception:  # an optimization must not make a loadable model unloadable
                 log.warning(
-                    "cannot rewrite %s; running it as exported", self._model_dir / MODEL_FILE,
+                    "cannot rewrite %s; running it as exported",
+                    self._model_dir / MODEL_FILE,
                     exc_info=True,
-                )  # fmt: skip
+                )
         tokenizer_bytes = self._read_verified(manifest, TOKENIZER_FILE)
         self._manifest = manifest
         self._categories = manifest.categories
@@ -168,7 +172,7 @@ class OnnxClassifier:
 
     @property
     def graph_rewrite(self) -> RewriteReport | None:
-        """What the load-time rewrite changed (``None`` when it was switched off)."""
+        """What the load-time rewrite changed (``None``: switched off, or it failed)."""
         return self._graph_rewrite
 
     def predict(self, texts: Sequence[str]) -> Scores:
