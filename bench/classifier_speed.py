@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,14 @@ def held_out_texts(datasets: list[Dataset], n: int) -> list[str]:
     ]
     picks = np.random.default_rng(0).choice(len(pool), n, replace=False)
     return [normalize_text(pool[i]) for i in picks]
+
+
+def texts_per_second(predict: Callable[[list[str]], object], texts: list[str]) -> float:
+    """Rate of ``predict`` over ``texts`` in worker-sized calls of ``CALL`` texts."""
+    started = time.perf_counter()
+    for s in range(0, len(texts), CALL):
+        predict(texts[s : s + CALL])
+    return len(texts) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -58,10 +67,7 @@ def main() -> None:
         classifier.predict(texts[:CALL])
     for _ in range(args.rounds):  # interleaved: the machine's speed drifts between rounds
         for key, classifier in models.items():
-            started = time.perf_counter()
-            for s in range(0, len(texts), CALL):
-                classifier.predict(texts[s : s + CALL])
-            rates[key].append(len(texts) / (time.perf_counter() - started))
+            rates[key].append(texts_per_second(classifier.predict, texts))
     print(
         f"| intra-op threads | texts per ONNX run | attention fused at load | texts/s (median "
         f"of {args.rounds}) | fused / as exported (median of the rounds' ratios) |\n"

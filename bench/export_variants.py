@@ -33,14 +33,13 @@ import json
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bench.classifier_speed import CALL, held_out_texts
+from bench.classifier_speed import held_out_texts, texts_per_second
 from classifiers.manifest import MANIFEST_FILE, MODEL_FILE, sha256_file
 from classifiers.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
 from classifiers.training_data import Dataset, load_all
@@ -154,13 +153,6 @@ def _model_dir(model_dir: Path, graph: Path, out: Path) -> Path:
     return out
 
 
-def _rate(predict: Callable[[list[str]], object], texts: list[str]) -> float:
-    started = time.perf_counter()
-    for s in range(0, len(texts), CALL):
-        predict(texts[s : s + CALL])
-    return len(texts) / (time.perf_counter() - started)
-
-
 def _test_aucs(datasets: list[Dataset]) -> Callable[[OnnxClassifier], str]:
     """Pooled ROC-AUC per category on the held-out test split, as ``a / b / c / d``."""
     from classifiers.normalize import normalize_text
@@ -205,7 +197,7 @@ def main() -> None:
     rates: dict[tuple[str, int], list[float]] = {key: [] for key in models}
     for _ in range(ROUNDS):  # interleaved: the machine's speed drifts between rounds
         for key, model in models.items():
-            rates[key].append(_rate(model.predict, texts))
+            rates[key].append(texts_per_second(model.predict, texts))
     base = statistics.median(rates["shipped", 1])
     print(f"{len(texts)} held-out texts, one thread, median of {ROUNDS} interleaved rounds\n")
     print(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,14 +15,14 @@ from classifiers.normalize import normalize_text
 from classifiers.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
 from stream.demo import sample_messages
 
-FIXTURE = Path(__file__).parents[2] / "fixtures" / "minilm-multitask-v2-pytorch-reference.json"
 HIDDEN, HEADS = 8, 2
 
 
-def _texts() -> list[str]:
-    reference = json.loads(FIXTURE.read_text())["texts"]
+@pytest.fixture(scope="module")
+def texts(pytorch_reference: dict[str, Any]) -> list[str]:
+    """The reference test texts and the demo chat sample, normalized as the worker does."""
     chat = [m["content"] for m in sample_messages()]
-    return [normalize_text(t) for t in [*reference, *chat]]
+    return [normalize_text(t) for t in [*pytorch_reference["texts"], *chat]]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +47,9 @@ def test_every_attention_block_of_the_shipped_model_is_fused(
 
 @pytest.mark.parametrize("batch", [1, 16])
 def test_fused_graph_scores_like_the_exported_one(
-    models: dict[tuple[bool, int], OnnxClassifier], batch: int
+    models: dict[tuple[bool, int], OnnxClassifier], texts: list[str], batch: int
 ) -> None:
     # One text per run is what the worker does; padded sub-batches exercise the mask.
-    texts = _texts()
     fused, plain = models[True, batch].predict(texts), models[False, batch].predict(texts)
     assert len(texts) > 100
     assert np.abs(fused - plain).max() <= 1e-6

@@ -8,21 +8,16 @@ exported. Dynamic int8 quantization moves individual scores (model card: max 0.2
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from classifiers.normalize import normalize_text
 from classifiers.onnx_classifier import DEFAULT_MODEL_DIR, OnnxClassifier
 
-REFERENCE = (
-    Path(__file__).resolve().parents[2] / "fixtures" / "minilm-multitask-v2-pytorch-reference.json"
-)
 
-
-def test_int8_onnx_agrees_with_pytorch_fp32() -> None:
-    ref = json.loads(REFERENCE.read_text(encoding="utf-8"))
+def test_int8_onnx_agrees_with_pytorch_fp32(pytorch_reference: dict[str, Any]) -> None:
+    ref = pytorch_reference
     classifier = OnnxClassifier(DEFAULT_MODEL_DIR)
     assert classifier.version == ref["model_version"]
     want = np.array(ref["probabilities"], dtype=np.float32)
