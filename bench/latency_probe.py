@@ -5,8 +5,9 @@
 Starts one worker on fresh topics, warms it with 300 messages, then sends the realistic
 corpus at ``--rate`` on a fixed schedule and reports latency from the scheduled send time to
 the decision's Kafka timestamp (p50/p95/p99), the worker's own processing latency, the
-mean batch size and the milliseconds per batch of every stage (from ``/metrics``, warm-up
-excluded). Used to compare worker settings under load; ``vigil bench`` is the full run.
+mean batch size, the milliseconds per batch of every stage (from ``/metrics``) and the CPU
+per message of the worker's event-loop process and of its model process (warm-up excluded).
+Used to compare worker settings under load; ``vigil bench`` is the full run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from bench import chat_corpus
 from bench.harness import (
     STAGES,
     OpenLoopClient,
+    _children,
+    _cpu_seconds,
     _free_port,
+    _own_cpu_seconds,
     _worker_env,
     bench_parser,
     env_overrides,
@@ -43,14 +47,18 @@ def probe(
     port = _free_port()
     with (
         isolated_topics(broker, f"probe{uuid.uuid4().hex[:6]}", log_level="warning") as settings,
-        WorkerProcess(_worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"),
+        WorkerProcess(
+            _worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"
+        ) as worker_process,
         OpenLoopClient(broker, settings) as client,
     ):
         client.send(corpus[:WARMUP], 50.0, "warm")
         time.sleep(5)
         before = scrape(port)
+        cpu_before = _cpu_split(worker_process.pid)
         ids = client.send(corpus[WARMUP:], rate, "m")
         client.wait_for(ids, timeout=60)
+        cpu = [b - a for a, b in zip(cpu_before, _cpu_split(worker_process.pid), strict=True)]
         after = scrape(port)
     e2e, worker = client.latencies_ms(ids)
 
@@ -72,8 +80,18 @@ def probe(
             else None
             for s in STAGES
         },
+        "worker_cpu_ms_per_msg": {
+            "event_loop": round(cpu[0] / len(ids) * 1000, 3),
+            "model_process": round(cpu[1] / len(ids) * 1000, 3),
+        },
         "worker_env": extra,
     }
+
+
+def _cpu_split(pid: int | None) -> tuple[float, float]:
+    """CPU seconds so far of the worker's own process and of its model process."""
+    assert pid is not None
+    return _own_cpu_seconds(pid), sum(_cpu_seconds(child) for child in _children(pid))
 
 
 def main() -> None:
