@@ -102,9 +102,9 @@ def faust_worker(app: faust.App, log_level: str) -> faust.Worker:
 
     Faust's startup spinner, active at ``warning`` and above, sets the root logger to DEBUG
     (so that every log call turns the spinner) and leaves it there: every debug call of
-    aiokafka and Faust then builds a log record for handlers that drop it, ~7 % of the event
-    loop's time at 200 msgs/s on the bench machine. Without a spinner the root logger keeps
-    ``log_level``.
+    aiokafka and Faust then builds a log record for handlers that drop it: ~7 % of the
+    worker's samples holding the GIL at 200 msgs/s on the bench machine (README
+    "Performance", item 12). Without a spinner the root logger keeps ``log_level``.
     """
     worker = faust.Worker(app, loglevel=log_level.upper(), quiet=True)
     worker.spinner = None
