@@ -116,6 +116,11 @@ def _cpu_seconds(pid: int) -> float:
     return sum(_own_cpu_seconds(proc) for proc in (pid, *_children(pid)))
 
 
+def worker_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of a worker's own (event-loop) process and of its model process."""
+    return _own_cpu_seconds(pid), sum(_cpu_seconds(child) for child in _children(pid))
+
+
 def _machine_busy_seconds() -> float:
     """CPU seconds all cores of this machine spent on anything but idling, since boot."""
     # The first line of /proc/stat: user nice system idle iowait irq softirq steal ...
@@ -142,8 +147,7 @@ class WorkerSampler:
             rss = _rss_bytes(self._pid)
             if rss is not None:
                 self.samples.append((time.monotonic(), rss))
-            own = _own_cpu_seconds(self._pid)
-            model = sum(_cpu_seconds(child) for child in _children(self._pid))
+            own, model = worker_cpu_seconds(self._pid)
             self.cpu_samples.append((time.time(), own, model, _machine_busy_seconds()))
             if self._port and time.monotonic() - last_state >= STATE_SAMPLE_SECONDS:
                 last_state = time.monotonic()

@@ -24,15 +24,13 @@ from bench import chat_corpus
 from bench.harness import (
     STAGES,
     OpenLoopClient,
-    _children,
-    _cpu_seconds,
     _free_port,
-    _own_cpu_seconds,
     _worker_env,
     bench_parser,
     env_overrides,
     percentile,
     scrape,
+    worker_cpu_seconds,
 )
 from bench.kafka_io import isolated_topics
 from stream.worker_process import WorkerProcess
@@ -55,10 +53,12 @@ def probe(
         client.send(corpus[:WARMUP], 50.0, "warm")
         time.sleep(5)
         before = scrape(port)
-        cpu_before = _cpu_split(worker_process.pid)
+        assert worker_process.pid is not None
+        cpu_before = worker_cpu_seconds(worker_process.pid)
         ids = client.send(corpus[WARMUP:], rate, "m")
         client.wait_for(ids, timeout=60)
-        cpu = [b - a for a, b in zip(cpu_before, _cpu_split(worker_process.pid), strict=True)]
+        cpu_after = worker_cpu_seconds(worker_process.pid)
+        cpu = [b - a for a, b in zip(cpu_before, cpu_after, strict=True)]
         after = scrape(port)
     e2e, worker = client.latencies_ms(ids)
 
@@ -86,12 +86,6 @@ def probe(
         },
         "worker_env": extra,
     }
-
-
-def _cpu_split(pid: int | None) -> tuple[float, float]:
-    """CPU seconds so far of the worker's own process and of its model process."""
-    assert pid is not None
-    return _own_cpu_seconds(pid), sum(_cpu_seconds(child) for child in _children(pid))
 
 
 def main() -> None:

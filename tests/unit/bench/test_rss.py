@@ -7,8 +7,13 @@ import os
 import subprocess
 import sys
 
-from bench.harness import _cpu_seconds, _machine_busy_seconds, _own_cpu_seconds, _rss_bytes
-from bench.latency_probe import _cpu_split
+from bench.harness import (
+    _cpu_seconds,
+    _machine_busy_seconds,
+    _own_cpu_seconds,
+    _rss_bytes,
+    worker_cpu_seconds,
+)
 
 
 def test_rss_includes_child_processes() -> None:
@@ -34,7 +39,7 @@ def test_cpu_time_includes_child_processes() -> None:
     before = _cpu_seconds(os.getpid())
     own_before = _own_cpu_seconds(os.getpid())
     machine_before = _machine_busy_seconds()
-    split_before = _cpu_split(os.getpid())
+    split_before = worker_cpu_seconds(os.getpid())
     child = subprocess.Popen(
         [sys.executable, "-c", "import time\nend = time.process_time() + 1.0\n"
          "while time.process_time() < end: pass\nprint('spun', flush=True); input()"],
@@ -49,8 +54,8 @@ def test_cpu_time_includes_child_processes() -> None:
         assert _cpu_seconds(os.getpid()) - before >= 0.9
         assert _own_cpu_seconds(os.getpid()) - own_before < 0.5
         assert _machine_busy_seconds() - machine_before >= 0.9
-        # bench.latency_probe's split: the process itself, and its children (the model).
-        split_after = _cpu_split(os.getpid())
+        # A worker's split: the process itself, and its children (the model process).
+        split_after = worker_cpu_seconds(os.getpid())
         own, children = (b - a for a, b in zip(split_before, split_after, strict=True))
         assert own < 0.5
         assert children >= 0.9
