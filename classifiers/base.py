@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -12,14 +13,12 @@ Scores = npt.NDArray[np.float32]
 """Shape ``(n_texts, len(categories))``; row ``i`` scores ``texts[i]``, each value in [0, 1]."""
 
 
-@runtime_checkable
-class Classifier(Protocol):
-    """Scores normalized texts per category; must be thread-safe for one caller at a time
-    (for ``pipeline_depth`` callers if it is :class:`Pipelined`)."""
+class ModelInfo(Protocol):
+    """What every classifier tells about itself."""
 
     @property
     def categories(self) -> tuple[str, ...]:
-        """Category names, in the column order of :meth:`predict`'s result."""
+        """Category names, in the column order of the scores."""
         ...
 
     @property
@@ -32,30 +31,49 @@ class Classifier(Protocol):
         """Stable model identifier carried in every decision, e.g. ``minilm-multitask@4eaad9c1``."""
         ...
 
+
+@runtime_checkable
+class Classifier(ModelInfo, Protocol):
+    """Scores normalized texts per category in the caller's thread (CPU-bound work: the
+    worker calls it on its inference thread); must be thread-safe for one caller at a time."""
+
     def predict(self, texts: Sequence[str]) -> Scores:
         """Return calibrated probabilities for ``texts``; an empty batch gives shape (0, k)."""
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """One :meth:`AsyncClassifier.predict_async` answer."""
+
+    scores: Scores
+    """As :meth:`Classifier.predict` returns them."""
+    stage_seconds: Mapping[str, float]
+    """Wall seconds per stage, as :attr:`StageTimed.last_stage_seconds` gives them."""
+
+
+@runtime_checkable
+class AsyncClassifier(ModelInfo, Protocol):
+    """Scores texts somewhere else (a model process, a model server) and waits for the answer
+    on the caller's event loop, so the worker needs no thread for it; calls may overlap."""
+
+    async def predict_async(self, texts: Sequence[str]) -> Scoring:
+        """The scores of ``texts`` (as :meth:`Classifier.predict`) and where their time went."""
+        ...
+
+
+AnyClassifier = Classifier | AsyncClassifier
+"""What the worker runs: a classifier it calls on a thread, or one it awaits."""
+
+
 @runtime_checkable
 class StageTimed(Protocol):
-    """Optional: a classifier that reports where its time goes (for stage metrics)."""
+    """Optional for a :class:`Classifier`: it reports where its time goes (stage metrics)."""
 
     @property
     def last_stage_seconds(self) -> Mapping[str, float]:
         """Wall seconds per internal stage (e.g. ``tokenize``, ``infer``) of the calling
         thread's latest ``predict``; a ``queued`` entry is time it waited for another call."""
-        ...
-
-
-@runtime_checkable
-class Pipelined(Protocol):
-    """Optional: a classifier that queues overlapping ``predict`` calls and runs them in
-    order, so a caller keeps ``pipeline_depth`` calls in flight to never leave it idle."""
-
-    @property
-    def pipeline_depth(self) -> int:
-        """How many ``predict`` calls a caller should have in flight at once."""
         ...
 
 
@@ -69,9 +87,8 @@ class ClassifierOutputError(RuntimeError):
     """A classifier broke its contract: not one finite row per text and category."""
 
 
-def predict_checked(classifier: Classifier, texts: Sequence[str]) -> Scores:
-    """``classifier.predict(texts)``, refusing output that breaks the protocol's contract."""
-    scores = classifier.predict(texts)
+def checked(classifier: ModelInfo, texts: Sequence[str], scores: Scores) -> Scores:
+    """``scores`` for ``texts``, refused if they break the classifier contract."""
     k = len(classifier.categories)
     if scores.shape != (len(texts), k) or not np.isfinite(scores).all():
         raise ClassifierOutputError(
@@ -79,3 +96,8 @@ def predict_checked(classifier: Classifier, texts: Sequence[str]) -> Scores:
             f"{k} categories, or non-finite values"
         )
     return scores
+
+
+def predict_checked(classifier: Classifier, texts: Sequence[str]) -> Scores:
+    """``classifier.predict(texts)``, refusing output that breaks the protocol's contract."""
+    return checked(classifier, texts, classifier.predict(texts))

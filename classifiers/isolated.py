@@ -1,16 +1,18 @@
-"""A classifier run in a child process, so that model inference and the worker's event loop
-never wait for each other's Python lock.
+"""A classifier run in a child process and awaited on the worker's event loop.
 
-Why: onnxruntime releases the GIL while a graph runs, but every call re-enters Python to
-tokenize, build the input arrays and read the result. In one process the inference thread
-then queues behind the event loop (decoding, policy, the Kafka clients) for the GIL, which
-made inference ~25 % slower inside the worker than alone. In a child process it runs on its
-own core; the parent's inference thread only waits on a pipe.
+Why a process: onnxruntime releases the GIL while a graph runs, but every call re-enters
+Python to tokenize, build the input arrays and read the result. In one process the inference
+thread then queued behind the event loop (decoding, policy, the Kafka clients) for the GIL,
+which made inference ~25 % slower inside the worker than alone. In a child process it runs
+on its own core.
 
-Calls are pipelined (:class:`~classifiers.base.Pipelined`): with ``PIPELINE_DEPTH`` calls in
-flight, the next batch already waits in the pipe while the child scores the current one.
-With one call at a time the child sat idle ~5 % of a backlog run, while the parent's thread
-waited for the lock to read a result and send the next batch.
+Why awaited, not called on a thread: the parent writes each request to a socket and reads
+the answers when its event loop sees them arrive, so a call needs no thread and no hand-off
+between threads. A call made on a thread pool cost ~85 µs more CPU per call in the parent
+(a thread wake-up, a GIL hand-off for the answer and a wake-up of the loop), which matters
+when each batch holds one message (README "Performance", item 13). Calls overlap: the next
+batch already waits in the socket while the child scores the current one (with one call at
+a time the child sat idle ~5 % of a backlog run), and answers come back in the order sent.
 
 The child is also a fault boundary: if the runtime crashes on some input (a segfault, the
 OOM killer), the calls in flight fail with :class:`ClassifierCrashed` and the next call
@@ -20,25 +22,31 @@ the text that kills the child again is dead-lettered.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
+import pickle
 import signal
-import threading
+import socket
+import struct
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, BinaryIO
 
-from classifiers.base import Classifier, ClassifierUnavailable, Scores, StageTimed
+from classifiers.base import Classifier, ClassifierUnavailable, Scoring, StageTimed
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 300.0
 """How long a child may take to load its model (hashing and loading a large model)."""
-PIPELINE_DEPTH = 2
-"""Calls in flight at once: one being scored, the next waiting in the pipe."""
+
+_HEADER = struct.Struct("!I")
+"""Each message on the socket: its length, then the pickled object."""
+_READ_SIZE = 1 << 16
 
 
 class ClassifierCrashed(RuntimeError):
@@ -49,78 +57,129 @@ class ChildClassifierError(RuntimeError):
     """``predict`` raised in the child; the message names the original exception."""
 
 
-def _serve(factory: Callable[[], Classifier], conn: Connection) -> None:
-    """The child's loop: build the classifier, then answer one ``predict`` per message."""
+class _Gone(Exception):
+    """The child's socket closed with this call unanswered."""
+
+
+def _frame(obj: object) -> bytes:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _read_frame(stream: BinaryIO) -> Any:
+    """The next object on a blocking ``stream``; None when it ends."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    payload = stream.read(size)
+    return pickle.loads(payload) if len(payload) == size else None
+
+
+def _serve(factory: Callable[[], Classifier], sock: socket.socket) -> None:
+    """The child's loop: build the classifier, then answer each request in turn."""
     # Ctrl-C reaches the whole process group; the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with sock, sock.makefile("rb") as requests:
+        try:
+            classifier = factory()
+        except BaseException as exc:  # every load failure must reach the parent, explained
+            sock.sendall(_frame(("failed", f"{type(exc).__name__}: {exc}")))
+            return
+        timed = isinstance(classifier, StageTimed)
+        ready = ("ready", classifier.categories, dict(classifier.thresholds), classifier.version)
+        try:
+            sock.sendall(_frame(ready))
+            while (texts := _read_frame(requests)) is not None:
+                try:
+                    scores = classifier.predict(texts)
+                except Exception as exc:
+                    reply: tuple[Any, ...] = ("error", f"{type(exc).__name__}: {exc}")
+                else:
+                    stages = dict(classifier.last_stage_seconds) if timed else {}  # type: ignore[attr-defined]
+                    reply = ("ok", scores, stages)
+                sock.sendall(_frame(reply))
+        except OSError:  # the parent is gone
+            return
+
+
+@dataclass(eq=False)
+class _Child:
+    """One model process and the parent's end of its socket."""
+
+    process: Any
+    sock: socket.socket
+    loop: asyncio.AbstractEventLoop | None = None
+    """The event loop that reads this child's answers (the first caller's)."""
+    waiting: deque[tuple[asyncio.Future[tuple[Any, float]] | None, float]] = field(
+        default_factory=deque
+    )
+    """Unanswered calls in the order sent (None: its caller's loop stopped), and when."""
+    inbox: bytearray = field(default_factory=bytearray)
+    outbox: bytearray = field(default_factory=bytearray)
+    """What the socket did not take yet (written when it can)."""
+    answered_at: float = 0.0
+    gone: bool = False
+    exit_code: asyncio.Future[int | None] | None = None
+
+    def reap(self) -> int | None:
+        """Wait for the process to end (killing it after 5 s); its exit code."""
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        return self.process.exitcode  # type: ignore[no-any-return]
+
+
+def _spawn(
+    factory: Callable[[], Classifier], context: Any
+) -> tuple[_Child, tuple[tuple[str, ...], dict[str, float], str]]:
+    """Start a child and wait until its model is loaded: the child and what it runs."""
+    parent, child_end = socket.socketpair()
+    process = context.Process(
+        target=_serve, args=(factory, child_end), name="vigil-model", daemon=True
+    )
+    process.start()
+    child_end.close()
+    parent.settimeout(START_TIMEOUT_SECONDS)
     try:
-        classifier = factory()
-    except BaseException as exc:  # every load failure must reach the parent, explained
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    timed = isinstance(classifier, StageTimed)
-    try:
-        conn.send(("ready", classifier.categories, dict(classifier.thresholds), classifier.version))
-        while (texts := conn.recv()) is not None:
-            try:
-                scores = classifier.predict(texts)
-            except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
-                continue
-            stages = dict(classifier.last_stage_seconds) if timed else {}  # type: ignore[attr-defined]
-            conn.send(("ok", scores, stages))
-    except (EOFError, OSError):  # the parent is gone
-        return
+        with parent.makefile("rb") as answers:
+            reply = _read_frame(answers)
+    except TimeoutError:
+        process.kill()
+        parent.close()
+        raise RuntimeError(
+            f"the model process did not start in {START_TIMEOUT_SECONDS} s"
+        ) from None
+    if reply is None or reply[0] == "failed":
+        process.join()
+        parent.close()
+        if reply is None:
+            raise RuntimeError(
+                f"the model process exited while loading (exit code {process.exitcode})"
+            )
+        raise RuntimeError(f"the model could not be loaded: {reply[1]}")
+    parent.setblocking(False)
+    _, categories, thresholds, version = reply
+    return _Child(process, parent), (tuple(categories), dict(thresholds), version)
 
 
 class IsolatedClassifier:
-    """Runs the classifier that ``factory`` builds in a child process (a ``Classifier``,
-    ``StageTimed`` and ``Pipelined``). ``factory`` must be picklable (a top-level callable or
-    a partial)."""
+    """Runs the classifier that ``factory`` builds in a child process: an
+    :class:`~classifiers.base.AsyncClassifier` for one event loop at a time (the first
+    caller's; another loop may take over once that one has stopped). ``factory`` must be
+    picklable (a top-level callable or a partial). The child is started, and its model
+    loaded, before the constructor returns."""
 
     def __init__(self, factory: Callable[[], Classifier]) -> None:
         self._factory = factory
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-        self._sending = threading.Lock()  # one writer on the pipe at a time
-        # Guards the child and the call order. A call takes ticket n when it sends and reads
-        # the n-th reply of that child; a new child (generation) starts counting afresh.
-        self._state = threading.Condition()
-        self._generation = 0
-        self._sent = self._received = 0
-        self._exit_code: int | None = None
-        self._calls = threading.local()  # per thread: the latest call's stage times
-        self._process: Any = None
-        self._conn: Connection | None = None
-        self._categories: tuple[str, ...] = ()
-        self._thresholds: Mapping[str, float] = MappingProxyType({})
-        self._version = ""
-        self._start()
-
-    def _start(self) -> None:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_serve, args=(self._factory, child), name="vigil-model", daemon=True
-        )
-        process.start()
-        child.close()
-        if not parent.poll(START_TIMEOUT_SECONDS):
-            process.kill()
-            raise RuntimeError(f"the model process did not start in {START_TIMEOUT_SECONDS} s")
-        try:
-            reply = parent.recv()
-        except EOFError:
-            process.join()
-            raise RuntimeError(
-                f"the model process exited while loading (exit code {process.exitcode})"
-            ) from None
-        if reply[0] == "failed":
-            process.join()
-            raise RuntimeError(f"the model could not be loaded: {reply[1]}")
-        _, categories, thresholds, version = reply
-        self._categories = tuple(categories)
-        self._thresholds = MappingProxyType(dict(thresholds))
+        child, (categories, thresholds, version) = _spawn(factory, self._context)
+        self._child: _Child | None = child
+        self._restarting: asyncio.Future[None] | None = None
+        self._categories = categories
+        self._thresholds = MappingProxyType(thresholds)
         self._version = version
-        self._process, self._conn = process, parent
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -135,99 +194,149 @@ class IsolatedClassifier:
         return self._version
 
     @property
-    def pipeline_depth(self) -> int:
-        return PIPELINE_DEPTH
-
-    @property
-    def last_stage_seconds(self) -> Mapping[str, float]:
-        """The child's stage times for this thread's latest call, and ``queued``: how long
-        the call waited for the calls sent before it."""
-        stages: Mapping[str, float] = getattr(self._calls, "stages", {})
-        return stages
-
-    @property
     def pid(self) -> int | None:
         """The child's process id (for memory accounting)."""
-        return self._process.pid if self._process is not None else None
+        return self._child.process.pid if self._child is not None else None
 
-    def predict(self, texts: Sequence[str]) -> Scores:
-        with self._sending:
-            with self._state:
-                if self._conn is None:
-                    self._restart()
-                assert self._conn is not None
-                conn, generation, ticket = self._conn, self._generation, self._sent
-                self._sent += 1
-            sent_at = time.perf_counter()
-            try:
-                conn.send(list(texts))
-            except (EOFError, OSError) as exc:
-                raise self._crashed(generation, len(texts)) from exc
-        with self._state:
-            self._state.wait_for(lambda: self._generation != generation or self._received == ticket)
-            if self._generation != generation:
-                raise self._died(len(texts))
-        queued = time.perf_counter() - sent_at
+    async def predict_async(self, texts: Sequence[str]) -> Scoring:
+        """The child's scores for ``texts``; stage times include ``queued``, how long the
+        call waited for the calls sent before it."""
+        loop = asyncio.get_running_loop()
+        child = await self._child_on(loop)
+        future: asyncio.Future[tuple[Any, float]] = loop.create_future()
+        child.waiting.append((future, time.perf_counter()))
+        self._send(child, _frame(list(texts)))
         try:
-            reply = conn.recv()
-        except (EOFError, OSError) as exc:
-            raise self._crashed(generation, len(texts)) from exc
-        with self._state:
-            self._received += 1
-            self._state.notify_all()
+            reply, queued = await future
+        except _Gone:
+            raise await self._crashed(child, len(texts)) from None
         if reply[0] == "error":
             raise ChildClassifierError(reply[1])
         _, scores, stages = reply
-        self._calls.stages = {**stages, "queued": queued}
-        return scores  # type: ignore[no-any-return]
+        return Scoring(scores, {**stages, "queued": queued})
 
-    def _restart(self) -> None:
-        """A new child after a crash; call holding ``_state``."""
+    async def _child_on(self, loop: asyncio.AbstractEventLoop) -> _Child:
+        """The running child, reading its answers on ``loop``; a new one after a crash."""
+        while self._child is None:
+            if self._restarting is None:
+                self._restarting = asyncio.ensure_future(self._restart())
+            restarting = self._restarting
+            try:
+                await asyncio.shield(restarting)
+            finally:
+                if restarting.done() and self._restarting is restarting:
+                    self._restarting = None
+        child = self._child
+        if child.loop is not loop:
+            previous = child.loop
+            if previous is not None and previous.is_running():
+                raise RuntimeError("this model process already serves another event loop")
+            # Calls of the stopped loop still get their answers, in order, for no one.
+            child.waiting = deque((None, sent_at) for _, sent_at in child.waiting)
+            if previous is not None and not previous.is_closed():
+                previous.remove_reader(child.sock.fileno())
+                previous.remove_writer(child.sock.fileno())
+            child.loop = loop
+            loop.add_reader(child.sock.fileno(), self._receive, child)
+        return child
+
+    async def _restart(self) -> None:
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
         try:
-            self._start()
+            child, _ = await loop.run_in_executor(None, _spawn, self._factory, self._context)
         except RuntimeError as exc:
             raise ClassifierUnavailable(f"cannot restart the model process: {exc}") from exc
+        self._child = child
         log.warning("model process restarted in %.1f s", time.perf_counter() - started)
 
-    def _crashed(self, generation: int, texts: int) -> ClassifierCrashed:
-        """Reap a dead child once, whichever of its calls noticed first, and fail its calls."""
-        with self._state:
-            if self._generation == generation:
-                self._exit_code = self._retire()
-            return self._died(texts)
+    def _send(self, child: _Child, frame: bytes) -> None:
+        if child.outbox:  # earlier requests are still waiting for room: keep the order
+            child.outbox += frame
+            return
+        try:
+            sent = child.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._gone(child)
+            return
+        if sent < len(frame):
+            child.outbox += memoryview(frame)[sent:]
+            assert child.loop is not None
+            child.loop.add_writer(child.sock.fileno(), self._flush, child)
 
-    def _died(self, texts: int) -> ClassifierCrashed:
+    def _flush(self, child: _Child) -> None:
+        try:
+            sent = child.sock.send(child.outbox)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._gone(child)
+            return
+        del child.outbox[:sent]
+        if not child.outbox and child.loop is not None:
+            child.loop.remove_writer(child.sock.fileno())
+
+    def _receive(self, child: _Child) -> None:
+        """Reader callback: resolve the oldest calls with the answers that arrived."""
+        try:
+            data = child.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone(child)
+            return
+        inbox = child.inbox
+        inbox += data
+        while len(inbox) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(inbox)
+            end = _HEADER.size + size
+            if len(inbox) < end:
+                break
+            reply = pickle.loads(inbox[_HEADER.size : end])
+            del inbox[:end]
+            future, sent_at = child.waiting.popleft()
+            now = time.perf_counter()
+            queued = max(0.0, child.answered_at - sent_at)
+            child.answered_at = now
+            if future is not None and not future.done():  # else no one waits for it
+                future.set_result((reply, queued))
+
+    def _gone(self, child: _Child) -> None:
+        """The child's socket closed: fail its unanswered calls; the next call starts anew."""
+        if child.gone:
+            return
+        child.gone = True
+        if self._child is child:
+            self._child = None
+        if child.loop is not None and not child.loop.is_closed():
+            child.loop.remove_reader(child.sock.fileno())
+            child.loop.remove_writer(child.sock.fileno())
+        child.sock.close()
+        for future, _ in child.waiting:
+            if future is not None and not future.done():
+                future.set_exception(_Gone())
+        child.waiting.clear()
+
+    async def _crashed(self, child: _Child, texts: int) -> ClassifierCrashed:
+        """Why a call failed: the dead child's exit code (reaped once, off the loop)."""
+        if child.exit_code is None:
+            child.exit_code = asyncio.get_running_loop().run_in_executor(None, child.reap)
+        code = await child.exit_code
         return ClassifierCrashed(
-            f"the model process died (exit code {self._exit_code}) with {texts} texts to score"
+            f"the model process died (exit code {code}) with {texts} texts to score"
         )
 
-    def _reap(self) -> int | None:
-        process, self._process = self._process, None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if process is None:
-            return None
-        process.join(5)
-        if process.is_alive():
-            process.kill()
-            process.join()
-        return process.exitcode  # type: ignore[no-any-return]
-
     def close(self) -> None:
-        """Stop the child (it also exits by itself when this process dies)."""
-        with self._sending, self._state:
-            if self._conn is not None:
-                with contextlib.suppress(OSError):  # already gone
-                    self._conn.send(None)
-            self._retire()
-
-    def _retire(self) -> int | None:
-        """End the current child and fail the calls still waiting on it (holding ``_state``);
-        the next call starts a new child with its own call order. Returns the exit code."""
-        code = self._reap()
-        self._generation += 1
-        self._sent = self._received = 0
-        self._state.notify_all()
-        return code
+        """Stop the child (it also exits by itself when this process dies). Call it with no
+        call in flight, e.g. after the event loop has stopped."""
+        child = self._child
+        if child is None:
+            return
+        with contextlib.suppress(OSError):  # already gone
+            child.sock.shutdown(socket.SHUT_RDWR)  # the child reads the end and exits
+        self._gone(child)
+        child.reap()

@@ -21,7 +21,6 @@ from typing import Any
 
 import faust
 
-from classifiers.base import Pipelined
 from policies.base import Policy
 from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
 from stream.batching import batches
@@ -322,10 +321,9 @@ def run_worker(settings: Settings) -> None:
         policy=policy,
         settings=settings,
         metrics=metrics,
-        executor=ThreadPoolExecutor(
-            max_workers=classifier.pipeline_depth if isinstance(classifier, Pipelined) else 1,
-            thread_name_prefix="vigil-infer",
-        ),
+        # Used only by a classifier that computes in this process (its thread starts on the
+        # first call); the model process is awaited on the event loop.
+        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-infer"),
         history=AuthorHistories(settings.history_topic),
     )
     app = build_app(settings, processor, metrics)

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from classifiers.base import Classifier
+from classifiers.base import AnyClassifier, AsyncClassifier, Classifier
 from policies.base import Policy
 from stream.heap import heap_trimmer
 from stream.settings import Settings
@@ -50,11 +50,13 @@ def onnx_classifier(settings: Settings) -> OnnxClassifier:
     return classifier
 
 
-def build_classifier(settings: Settings) -> Classifier:
+def build_classifier(settings: Settings) -> AnyClassifier:
     if settings.classifier_factory:
         built = _factory(settings.classifier_factory, "classifier_factory")(settings)
-        if not isinstance(built, Classifier):
-            raise ComponentError(f"{settings.classifier_factory} did not return a Classifier")
+        if not isinstance(built, Classifier | AsyncClassifier):
+            raise ComponentError(
+                f"{settings.classifier_factory} did not return a Classifier or an AsyncClassifier"
+            )
         return built
     onnx = functools.partial(onnx_classifier, settings)
     if settings.inference_process:

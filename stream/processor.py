@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from classifiers.base import (
-    Classifier,
+    AnyClassifier,
+    AsyncClassifier,
     ClassifierUnavailable,
     Scores,
     StageTimed,
+    checked,
     predict_checked,
 )
 from classifiers.normalize import prepare_content
@@ -70,7 +72,7 @@ class BatchProcessor:
     def __init__(
         self,
         *,
-        classifier: Classifier,
+        classifier: AnyClassifier,
         policy: Policy,
         settings: Settings,
         metrics: PipelineMetrics,
@@ -79,6 +81,9 @@ class BatchProcessor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.classifier = classifier
+        # Scored elsewhere (awaited on the loop) or computed here (on an inference thread).
+        self._awaited = classifier if isinstance(classifier, AsyncClassifier) else None
+        self._called = None if isinstance(classifier, AsyncClassifier) else classifier
         self._timed = classifier if isinstance(classifier, StageTimed) else None
         self.policy = policy
         """Swapped by the hot reloader; read once per batch, so a batch sees one rule set."""
@@ -110,19 +115,29 @@ class BatchProcessor:
             message=message,
         )
 
-    def _timed_predict(self, texts: Sequence[str]) -> Scores:
-        """Runs on an inference thread; ``classify`` leaves out time queued behind other calls."""
-        started = time.perf_counter()
-        scores = predict_checked(self.classifier, texts)
-        elapsed = time.perf_counter() - started
-        stages = dict(self._timed.last_stage_seconds) if self._timed is not None else {}
+    def _observe_classify(self, elapsed: float, stage_seconds: Mapping[str, float]) -> None:
+        """Stage metrics of one scoring; ``classify`` leaves out time queued behind others."""
+        stages = dict(stage_seconds)
         stage = self._metrics.stage_duration
         stage.labels(stage="classify").observe(elapsed - stages.pop("queued", 0.0))
         for name, seconds in stages.items():
             stage.labels(stage=name).observe(seconds)
+
+    def _timed_predict(self, texts: Sequence[str]) -> Scores:
+        """Runs on an inference thread (a classifier that computes in this process)."""
+        assert self._called is not None
+        started = time.perf_counter()
+        scores = predict_checked(self._called, texts)
+        stages = self._timed.last_stage_seconds if self._timed is not None else {}
+        self._observe_classify(time.perf_counter() - started, stages)
         return scores
 
     async def _predict(self, texts: Sequence[str]) -> Scores:
+        if self._awaited is not None:  # scored elsewhere: wait on the loop, no thread
+            started = time.perf_counter()
+            scoring = await self._awaited.predict_async(texts)
+            self._observe_classify(time.perf_counter() - started, scoring.stage_seconds)
+            return checked(self._awaited, texts, scoring.scores)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._timed_predict, texts)
 
@@ -183,8 +198,9 @@ class BatchProcessor:
     def submit(self, batch: Sequence[InboundRecord]) -> PendingBatch:
         """Decode and prepare ``batch`` and start scoring it; call on the event loop.
 
-        Returns at once: scoring runs on the inference thread while the caller completes
-        earlier batches. Batches must be completed in the order they were submitted.
+        Returns at once: scoring runs (in the model process or on the inference thread)
+        while the caller completes earlier batches. Batches must be completed in the order
+        they were submitted.
         """
         s, m = self._settings, self._metrics
         received_at = self._clock()

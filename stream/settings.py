@@ -76,7 +76,9 @@ class Settings(BaseSettings):
 
     classifier_factory: str | None = None
     """Extension point: ``module:callable`` taking the settings and returning a
-    :class:`classifiers.base.Classifier`. Default: unset (the ONNX model in ``model_dir``)."""
+    :class:`classifiers.base.Classifier` (computes in the worker, called on its inference
+    thread) or a :class:`classifiers.base.AsyncClassifier` (scores elsewhere, awaited on the
+    event loop). Default: unset (the ONNX model in ``model_dir``)."""
 
     policy_factory: str | None = None
     """Extension point: ``module:callable`` taking the settings and the classifier's categories

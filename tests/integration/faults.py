@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from classifiers.base import Classifier, ClassifierUnavailable, Scores
+from classifiers.base import AsyncClassifier, ClassifierUnavailable, Scoring
 from policies.base import Policy, PolicyInput, Verdict
 from stream.components import build_classifier, build_policy
 from stream.settings import Settings
@@ -20,18 +20,20 @@ POLICY_FAULT = "trigger-policy-fault"
 
 
 class FaultyClassifier:
-    def __init__(self, inner: Classifier) -> None:
+    """The worker's own classifier (its model process), failing on the marker texts."""
+
+    def __init__(self, inner: AsyncClassifier) -> None:
         self._inner = inner
         self.categories = inner.categories
         self.thresholds = inner.thresholds
         self.version = inner.version
 
-    def predict(self, texts: Sequence[str]) -> Scores:
+    async def predict_async(self, texts: Sequence[str]) -> Scoring:
         if any(CLASSIFIER_FAULT in t for t in texts):
             raise RuntimeError("injected classifier fault")
         if any(CLASSIFIER_OUTAGE in t for t in texts):
             raise ClassifierUnavailable("injected outage: the model runtime cannot start")
-        return self._inner.predict(texts)
+        return await self._inner.predict_async(texts)
 
 
 class FaultyPolicy:
@@ -47,9 +49,9 @@ class FaultyPolicy:
 
 
 def classifier(settings: Settings) -> FaultyClassifier:
-    return FaultyClassifier(
-        build_classifier(settings.model_copy(update={"classifier_factory": None}))
-    )
+    inner = build_classifier(settings.model_copy(update={"classifier_factory": None}))
+    assert isinstance(inner, AsyncClassifier), "faults expect the default model process"
+    return FaultyClassifier(inner)
 
 
 def policy(settings: Settings, categories: tuple[str, ...]) -> FaultyPolicy:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
-from classifiers.base import Classifier, Pipelined, Scores, StageTimed
+from classifiers.base import AsyncClassifier, Classifier, Scores, Scoring
 from classifiers.isolated import ChildClassifierError, ClassifierCrashed, IsolatedClassifier
 from policies.engine import RuleEngine
 from stream.metrics import PipelineMetrics
@@ -22,6 +23,7 @@ from stream.settings import Settings
 
 CATEGORIES = ("offensive", "hate", "spam", "targeted")
 RULES = Path(__file__).parents[3] / "policies" / "rules"
+T = TypeVar("T")
 
 
 class Fake:
@@ -55,61 +57,124 @@ def isolated() -> Iterator[IsolatedClassifier]:
     classifier.close()
 
 
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
 def test_answers_like_the_classifier_it_runs(isolated: IsolatedClassifier) -> None:
-    assert isinstance(isolated, Classifier)
-    assert isinstance(isolated, StageTimed)
+    assert isinstance(isolated, AsyncClassifier)
+    assert not isinstance(isolated, Classifier)  # awaited, never called on a thread
     assert (isolated.categories, isolated.version) == (CATEGORIES, "fake@1")
     assert dict(isolated.thresholds) == dict(Fake.thresholds)
-    scores = isolated.predict(["ab", "abcd"])
-    np.testing.assert_array_equal(scores, Fake().predict(["ab", "abcd"]))
-    assert dict(isolated.last_stage_seconds, queued=0) == {"tokenize": 0, "infer": 1, "queued": 0}
+    scoring = run(isolated.predict_async(["ab", "abcd"]))
+    np.testing.assert_array_equal(scoring.scores, Fake().predict(["ab", "abcd"]))
+    assert dict(scoring.stage_seconds, queued=0) == {"tokenize": 0, "infer": 1, "queued": 0}
     assert isolated.pid not in (None, os.getpid())
 
 
-def test_overlapping_calls_are_pipelined_in_order(isolated: IsolatedClassifier) -> None:
-    """The second call waits in the pipe while the child scores the first, then gets its own
-    answer, and its stages say how long it queued."""
-    assert isinstance(isolated, Pipelined)
-    with ThreadPoolExecutor(isolated.pipeline_depth) as pool:
-        slow = pool.submit(lambda: (isolated.predict(["slow"]), dict(isolated.last_stage_seconds)))
-        time.sleep(0.05)
-        quick = pool.submit(lambda: (isolated.predict(["ab"]), dict(isolated.last_stage_seconds)))
-        (slow_scores, slow_stages), (quick_scores, quick_stages) = slow.result(), quick.result()
-    assert slow_scores[0, 0] == pytest.approx(0.04)
-    assert quick_scores[0, 0] == pytest.approx(0.02)
-    assert slow_stages["queued"] < 0.1
-    assert quick_stages["queued"] > 0.15  # sent while "slow" was scored
+def test_overlapping_calls_are_pipelined_and_answered_in_order(
+    isolated: IsolatedClassifier,
+) -> None:
+    """The second call waits in the socket while the child scores the first, then gets its
+    own answer, and its stages say how long it queued."""
+
+    async def both() -> tuple[Scoring, Scoring]:
+        slow = asyncio.ensure_future(isolated.predict_async(["slow"]))
+        await asyncio.sleep(0.05)
+        quick = asyncio.ensure_future(isolated.predict_async(["ab"]))
+        return await slow, await quick
+
+    slow, quick = run(both())
+    assert slow.scores[0, 0] == pytest.approx(0.04)
+    assert quick.scores[0, 0] == pytest.approx(0.02)
+    assert slow.stage_seconds["queued"] < 0.1
+    assert quick.stage_seconds["queued"] > 0.15  # sent while "slow" was scored
+
+
+def test_a_request_larger_than_the_socket_buffer_arrives_whole(
+    isolated: IsolatedClassifier,
+) -> None:
+    """While the child is busy the socket fills; the rest is written when it drains,
+    after the requests before it and before those after it."""
+    big = [f"{n:04d}" + "x" * 1996 for n in range(400)]  # ~800 KB, the socket takes ~200
+
+    async def three() -> list[Scoring]:
+        return list(
+            await asyncio.gather(
+                isolated.predict_async(["slow"]),
+                isolated.predict_async(big),
+                isolated.predict_async(["abc"]),
+            )
+        )
+
+    slow, large, after = run(three())
+    assert slow.scores.shape == (1, 4)
+    np.testing.assert_array_equal(large.scores, Fake().predict(big))
+    assert after.scores[0, 0] == pytest.approx(0.03)
+
+
+def test_a_cancelled_call_does_not_shift_the_answers_of_the_next(
+    isolated: IsolatedClassifier,
+) -> None:
+    async def cancel_then_ask() -> Scoring:
+        first = asyncio.ensure_future(isolated.predict_async(["slow"]))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        return await isolated.predict_async(["abcd"])
+
+    assert run(cancel_then_ask()).scores[0, 0] == pytest.approx(0.04)
+
+
+def test_another_event_loop_takes_over_once_the_first_has_stopped(
+    isolated: IsolatedClassifier,
+) -> None:
+    """Even with a call of the first loop unanswered when it stopped: the new loop's call
+    gets its own answer, from the same child."""
+    pid = isolated.pid
+
+    async def leave_a_call_in_flight() -> None:
+        pending = asyncio.ensure_future(isolated.predict_async(["slow"]))
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # sent and unanswered; asyncio.run then cancels it
+
+    run(leave_a_call_in_flight())
+    assert run(isolated.predict_async(["abc"])).scores[0, 0] == pytest.approx(0.03)
+    assert run(isolated.predict_async(["ab"])).scores[0, 0] == pytest.approx(0.02)
+    assert isolated.pid == pid
 
 
 def test_a_crash_fails_every_call_in_flight_and_the_next_call_restarts(
     isolated: IsolatedClassifier,
 ) -> None:
     pid = isolated.pid
-    with ThreadPoolExecutor(2) as pool:
-        dying = pool.submit(isolated.predict, ["slow", "crash"])
-        time.sleep(0.05)
-        queued = pool.submit(isolated.predict, ["fine"])
-        with pytest.raises(ClassifierCrashed, match="exit code 3"):
-            dying.result()
-        with pytest.raises(ClassifierCrashed, match="exit code 3"):
-            queued.result()
-    assert isolated.predict(["fine"]).shape == (1, 4)
+
+    async def crash_then_ask() -> tuple[list[Any], Scoring]:
+        dying = asyncio.ensure_future(isolated.predict_async(["slow", "crash"]))
+        await asyncio.sleep(0.05)
+        queued = asyncio.ensure_future(isolated.predict_async(["fine"]))
+        failed = await asyncio.gather(dying, queued, return_exceptions=True)
+        return failed, await isolated.predict_async(["fine"])
+
+    failed, after = run(crash_then_ask())
+    assert [type(f) for f in failed] == [ClassifierCrashed, ClassifierCrashed]
+    assert all("exit code 3" in str(f) for f in failed)
+    assert after.scores.shape == (1, 4)
     assert isolated.pid not in (None, pid)
 
 
 def test_an_error_in_the_child_is_raised_with_its_message(isolated: IsolatedClassifier) -> None:
     pid = isolated.pid
     with pytest.raises(ChildClassifierError, match="ValueError: cannot score this"):
-        isolated.predict(["raise"])
-    assert isolated.predict(["ok"]).shape == (1, 4)
+        run(isolated.predict_async(["raise"]))
+    assert run(isolated.predict_async(["ok"])).scores.shape == (1, 4)
     assert isolated.pid == pid  # an exception is not a crash
 
 
 def test_a_crashed_child_is_replaced_on_the_next_call(isolated: IsolatedClassifier) -> None:
     pid = isolated.pid
     with pytest.raises(ClassifierCrashed, match="exit code 3"):
-        isolated.predict(["fine", "crash"])
-    assert isolated.predict(["fine"]).shape == (1, 4)
+        run(isolated.predict_async(["fine", "crash"]))
+    assert run(isolated.predict_async(["fine"])).scores.shape == (1, 4)
     assert isolated.pid not in (None, pid)
 
 
