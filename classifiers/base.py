@@ -49,7 +49,8 @@ class Scoring:
     scores: Scores
     """As :meth:`Classifier.predict` returns them."""
     stage_seconds: Mapping[str, float]
-    """Wall seconds per stage, as :attr:`StageTimed.last_stage_seconds` gives them."""
+    """Wall seconds per stage (e.g. ``tokenize``, ``infer``); a ``queued`` entry is time the
+    call waited behind calls made before it."""
 
 
 @runtime_checkable
@@ -73,7 +74,7 @@ class StageTimed(Protocol):
     @property
     def last_stage_seconds(self) -> Mapping[str, float]:
         """Wall seconds per internal stage (e.g. ``tokenize``, ``infer``) of the calling
-        thread's latest ``predict``; a ``queued`` entry is time it waited for another call."""
+        thread's latest ``predict``."""
         ...
 
 

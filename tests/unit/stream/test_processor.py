@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
-from classifiers.base import Scores
+from classifiers.base import Scores, Scoring
 from policies.base import PolicyInput, Verdict
 from policies.engine import RuleEngine
 from policies.state import AuthorHistory, stable_key
@@ -281,22 +281,55 @@ def test_cached_scores_skip_the_model_across_batches() -> None:
     assert hit == 1
 
 
-def test_timed_classifiers_report_tokenize_and_infer_stages() -> None:
-    class Timed(KeywordClassifier):
-        last_stage_seconds: Mapping[str, float] = MappingProxyType({})
+STAGES = MappingProxyType({"tokenize": 0.25, "infer": 0.5, "queued": 0.015})
 
-        def predict(self, texts: Sequence[str]) -> Scores:
-            time.sleep(0.02)
-            self.last_stage_seconds = {"tokenize": 0.25, "infer": 0.5, "queued": 0.015}
-            return super().predict(texts)
 
-    _, metrics = run([record(0, event_bytes(0, "hello"))], classifier=Timed())
+class Timed(KeywordClassifier):
+    """Computes in the caller's thread and reports its stages (``StageTimed``)."""
+
+    last_stage_seconds: Mapping[str, float] = MappingProxyType({})
+
+    def predict(self, texts: Sequence[str]) -> Scores:
+        time.sleep(0.02)
+        self.last_stage_seconds = STAGES
+        return super().predict(texts)
+
+
+class Awaited:
+    """Scores elsewhere and is awaited (an ``AsyncClassifier``), as the model process is."""
+
+    categories, thresholds, version = CATEGORIES, KeywordClassifier.thresholds, "awaited@test"
+
+    def __init__(self, nan_on: str | None = None) -> None:
+        self._inner = KeywordClassifier(nan_on=nan_on)
+
+    async def predict_async(self, texts: Sequence[str]) -> Scoring:
+        await asyncio.sleep(0.02)
+        return Scoring(self._inner.predict(texts), STAGES)
+
+
+@pytest.mark.parametrize("classifier", [Timed, Awaited])
+def test_classifiers_report_their_stages_and_classify_leaves_out_queueing(
+    classifier: type[Any],
+) -> None:
+    _, metrics = run([record(0, event_bytes(0, "hello"))], classifier=classifier())
     get = metrics.registry.get_sample_value
     assert get("vigil_stage_duration_seconds_sum", {"stage": "tokenize"}) == 0.25
     assert get("vigil_stage_duration_seconds_sum", {"stage": "infer"}) == 0.5
     # classify is the call's wall time less the time it queued behind other calls
     assert 0.004 < (get("vigil_stage_duration_seconds_sum", {"stage": "classify"}) or 0) < 0.05
     assert get("vigil_stage_duration_seconds_count", {"stage": "queued"}) is None
+
+
+def test_an_awaited_classifier_is_held_to_the_same_output_contract() -> None:
+    out, _ = run(
+        [record(0, event_bytes(0, "idiot")), record(1, event_bytes(1, "nan here"))],
+        classifier=Awaited(nan_on="nan here"),
+    )
+    [decision] = by_topic(out, "decisions")
+    assert orjson.loads(decision.value)["message_id"] == "m0"
+    [dead] = by_topic(out, "messages.dlq")
+    assert dict(dead.headers)["vigil.error.class"] == b"ClassifierOutputError"
 
 
 def test_a_text_in_flight_for_an_earlier_batch_is_not_scored_again() -> None:
