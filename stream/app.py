@@ -25,6 +25,7 @@ from policies.base import Policy
 from stream.author_history import AuthorHistories, ensure_history_topic, read_partitions
 from stream.batching import batches
 from stream.components import build_classifier, build_policy
+from stream.consumer import LoopConsumerApp
 from stream.heap import TRIM_INTERVAL_SECONDS, heap_trimmer
 from stream.metrics import PipelineMetrics
 from stream.policy_reload import PolicyReloader
@@ -71,7 +72,7 @@ def faust_app(settings: Settings) -> faust.App:
     # keep it out of the working directory. It stays empty; Vigil's state lives in Kafka.
     faust_dirs = Path(tempfile.gettempdir()) / "vigil-faust"
     faust_dirs.mkdir(exist_ok=True)
-    return faust.App(
+    return LoopConsumerApp(
         settings.app_id,
         broker=settings.faust_broker_url,
         key_serializer="raw",
