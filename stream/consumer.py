@@ -42,6 +42,8 @@ class LoopConsumerThread(driver.AIOKafkaConsumerThread):
         if self._consumer is not None:
             await self._consumer.stop()
 
+    # mode's ServiceThread makes these three no-ops and runs them from its thread on the way
+    # out; with no thread, ``stop`` has to run them.
     async def _stop_children(self) -> None:
         await self._default_stop_children()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -127,6 +128,24 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
         for sample in family.samples:
             samples.setdefault(sample.name, []).append((sample.labels, sample.value))
     return samples
+
+
+def scrape_until(
+    port: int,
+    done: Callable[[dict[str, list[tuple[dict[str, str], float]]]], bool],
+    timeout_seconds: float,
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Scrape ``/metrics`` until ``done(samples)``; the worker may not be serving yet."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            samples = scrape(port)
+        except OSError:
+            samples = {}
+        if done(samples):
+            return samples
+        time.sleep(0.3)
+    raise AssertionError(f"metrics on port {port} not as expected after {timeout_seconds} s")
 
 
 def value(

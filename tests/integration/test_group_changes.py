@@ -13,7 +13,6 @@ Failure scenarios:
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +23,16 @@ import pytest
 from stream.demo import sample_messages
 from stream.settings import Settings
 from stream.worker_process import WorkerProcess
-from tests.conftest import consume_until, encode, free_port, message, produce, scrape, value
+from tests.conftest import (
+    consume_until,
+    encode,
+    free_port,
+    message,
+    produce,
+    scrape,
+    scrape_until,
+    value,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,19 +74,6 @@ def test_a_graceful_stop_commits_what_was_decided(
     assert [i for i, n in counts.items() if n > 1] == [], "decided twice after a graceful stop"
 
 
-def _scrape_until(port: int, done: Callable[[Any], bool], timeout_seconds: float) -> Any:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        try:
-            samples = scrape(port)
-        except OSError:  # not serving yet
-            samples = {}
-        if done(samples):
-            return samples
-        time.sleep(0.5)
-    raise AssertionError(f"metrics on port {port} not as expected after {timeout_seconds} s")
-
-
 def test_a_worker_joining_mid_stream_takes_partitions_and_nothing_is_lost(
     settings: Settings, start_worker: Callable[..., WorkerProcess]
 ) -> None:
@@ -91,7 +86,7 @@ def test_a_worker_joining_mid_stream_takes_partitions_and_nothing_is_lost(
     port = free_port()
     second = start_worker(VIGIL_INSTANCE_ID="worker-b", VIGIL_METRICS_PORT=str(port))
     # The rebalance moved partitions to the joiner (its lag gauge has one series each).
-    _scrape_until(port, lambda s: bool(s.get("vigil_consumer_lag_messages")), 120)
+    scrape_until(port, lambda s: bool(s.get("vigil_consumer_lag_messages")), 120)
     produce(settings, [encode(m) for m in after_join])
 
     counts = _decided(settings, 4000, 600)

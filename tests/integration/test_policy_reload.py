@@ -4,7 +4,6 @@ invalid one is rejected (logged, counted) while the last good rule set keeps run
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,16 @@ import pytest
 from policies.ruleset import rules_version
 from stream.settings import Settings
 from stream.worker_process import WorkerProcess
-from tests.conftest import consume_until, encode, free_port, message, produce, scrape, value
+from tests.conftest import (
+    consume_until,
+    encode,
+    free_port,
+    message,
+    produce,
+    scrape,
+    scrape_until,
+    value,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +55,7 @@ def decision(settings: Settings, message_id: str) -> dict[str, Any]:
 
 
 def wait_for(port: int, name: str, target: float) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if value(scrape(port), name) >= target:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{name} never reached {target}")
+    scrape_until(port, lambda samples: value(samples, name) >= target, 60)
 
 
 def test_hot_reload(
