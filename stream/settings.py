@@ -61,7 +61,11 @@ class Settings(BaseSettings):
     work (a produce and its acks) from queueing up under load. ``bench.latency_probe``, three
     runs each: at 223 msgs/s p99 36.5 / 38.6 / 75.5 ms at 0.002 against 66.3 / 59.0 / 57.0 at
     0; at 100 msgs/s p50 9.2 ms at 0.002 against 6.6 at 0 (0.02 gave a p99 of 208 ms at
-    200 msgs/s). An idle worker sleeps whatever the value. Default ``0.002``."""
+    200 msgs/s). ``0.004`` trades the other way: at 210 msgs/s (11 alternated probes) 12 %
+    less event-loop CPU per message and a p99 of 44.7 against 53.9 ms (medians), but a p50
+    2 ms higher, and at 105 msgs/s p50 / p99 12.0 / 24.6 against 9.1 / 20.1 ms; six
+    alternated full runs did not separate the two (README "Performance"). An idle worker
+    sleeps whatever the value. Default ``0.002``."""
 
     model_dir: Path = REPO_ROOT / "onnx_models" / "minilm-multitask-v2"
     """Directory of the ONNX model (manifest, model, tokenizer). Default: the shipped model."""
