@@ -115,15 +115,19 @@ def encode(msg: dict[str, Any]) -> Record:
     )
 
 
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+"""Scraped ``/metrics``: sample name → (labels, value) of each series."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+def scrape(port: int) -> Samples:
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    samples: Samples = {}
     for family in text_string_to_metric_families(body):
         for sample in family.samples:
             samples.setdefault(sample.name, []).append((sample.labels, sample.value))
@@ -132,9 +136,9 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def scrape_until(
     port: int,
-    done: Callable[[dict[str, list[tuple[dict[str, str], float]]]], bool],
+    done: Callable[[Samples], bool],
     timeout_seconds: float,
-) -> dict[str, list[tuple[dict[str, str], float]]]:
+) -> Samples:
     """Scrape ``/metrics`` until ``done(samples)``; the worker may not be serving yet."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -148,7 +152,5 @@ def scrape_until(
     raise AssertionError(f"metrics on port {port} not as expected after {timeout_seconds} s")
 
 
-def value(
-    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
-) -> float:
+def value(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for lbl, v in samples.get(name, []) if labels.items() <= lbl.items())

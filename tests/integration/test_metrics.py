@@ -10,7 +10,16 @@ import pytest
 
 from stream.settings import Settings
 from stream.worker_process import WorkerProcess
-from tests.conftest import consume_until, encode, free_port, message, produce, scrape, value
+from tests.conftest import (
+    Samples,
+    consume_until,
+    encode,
+    free_port,
+    message,
+    produce,
+    scrape,
+    value,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +40,7 @@ def test_metrics_endpoint_during_a_run(
     worker = start_worker(VIGIL_METRICS_PORT=str(port))
 
     deadline = time.monotonic() + 120
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    samples: Samples = {}
     while time.monotonic() < deadline:
         try:
             samples = scrape(port)
