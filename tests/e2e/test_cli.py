@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
@@ -64,3 +65,10 @@ def test_config_reference_lists_every_setting() -> None:
     out = vigil("config").stdout
     for name in Settings.model_fields:
         assert f"VIGIL_{name.upper()}" in out
+
+
+def test_readme_configuration_is_what_vigil_config_prints() -> None:
+    # The README's table is pasted from `vigil config`; a changed setting must be pasted again.
+    table = vigil("config").stdout.strip()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert table in readme, "README.md: paste the output of `vigil config` under Configuration"
