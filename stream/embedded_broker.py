@@ -6,13 +6,13 @@ idempotent producers), which is why it backs the demo and never the tests.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+
+from stream.process_group import stop_group
 
 
 class EmbeddedBrokerError(RuntimeError):
@@ -69,14 +69,8 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop_group(proc, timeout_seconds=5)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from stream.process_group import stop_group
+
 
 class WorkerProcess:
     """A worker in its own process group, configured only through ``VIGIL_*`` variables."""
@@ -49,14 +51,7 @@ class WorkerProcess:
         proc = self._proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_seconds)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        return proc.returncode
+        return stop_group(proc, timeout_seconds)
 
     def __enter__(self) -> WorkerProcess:
         self.start()
