@@ -11,7 +11,7 @@ def stop_group(proc: subprocess.Popen[bytes], timeout_seconds: float) -> int:
     """SIGTERM the child's process group, SIGKILL it if still alive after the timeout.
 
     Returns the child's exit code. The whole group, because a worker has a model process of
-    its own, which a signal to the leader alone could leave behind if the leader is stuck.
+    its own, which a SIGKILL to the worker alone would leave running.
     """
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
