@@ -19,19 +19,11 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from classifiers.manifest import TOKENIZER_FILE
 from classifiers.onnx_classifier import OnnxClassifier
 from stream.settings import Settings
 
 WORD = "a"
 """One token in the shipped (BERT uncased) vocabulary, whatever its neighbours."""
-
-
-def model_tokenizer(model_dir: Path) -> Tokenizer:
-    """The model's tokenizer without the fixed-length padding its file may carry."""
-    tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
-    tokenizer.no_padding()
-    return tokenizer
 
 
 def text_of_length(tokenizer: Tokenizer, tokens: int) -> str:
@@ -62,9 +54,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     model = Path(args.model) if args.model else Settings().model_dir
-    tokenizer = model_tokenizer(model)
     alone = OnnxClassifier(model, max_batch=1)
     batched = OnnxClassifier(model, max_batch=args.batch)
+    tokenizer = alone.tokenizer
     print(
         f"| tokens | ms per text, one per run | ms per text, {args.batch} per run | "
         f"one per run / batched (median of {args.rounds} rounds) |\n|---|---|---|---|"

@@ -171,6 +171,12 @@ class OnnxClassifier:
         return self._max_batch
 
     @property
+    def tokenizer(self) -> Tokenizer:
+        """The verified tokenizer ``predict`` uses: truncating at the manifest's
+        ``max_length``, never padding (a sub-batch is padded to its longest text)."""
+        return self._tokenizer
+
+    @property
     def graph_rewrite(self) -> RewriteReport | None:
         """What the load-time rewrite changed (``None``: switched off, or it failed)."""
         return self._graph_rewrite

@@ -146,6 +146,12 @@ def test_thread_settings_do_not_change_scores(clf: OnnxClassifier) -> None:
     assert np.allclose(two.predict(TEXTS), clf.predict(TEXTS), atol=EXACT_TOL, rtol=0)
 
 
+def test_tokenizer_truncates_at_max_length_and_never_pads(clf: OnnxClassifier) -> None:
+    assert len(clf.tokenizer.encode("word " * 400).ids) == clf.manifest.max_length
+    short = clf.tokenizer.encode_batch(["ok", "have a nice day"])
+    assert [len(e.ids) for e in short] == [3, 6]
+
+
 def test_invalid_arguments() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         OnnxClassifier(DEFAULT_MODEL_DIR, max_batch=0)
