@@ -413,6 +413,11 @@ def percentile(values: list[float], p: float) -> float:
     return round(values[min(len(values) - 1, int(p * len(values)))], 1)
 
 
+HELD_FETCH = {"fetch.min.bytes": 1_000_000, "fetch.wait.max.ms": 200}
+"""How the open-loop client reads decisions: the broker holds each fetch up to 200 ms, unless
+1 MB of decisions is waiting, instead of answering one per decision."""
+
+
 class OpenLoopClient:
     """Sends messages on a fixed schedule and records, per message, the latency from its
     scheduled send time to its decision's Kafka timestamp and the worker's own processing
@@ -425,7 +430,10 @@ class OpenLoopClient:
     def __init__(self, broker: str, settings: Settings) -> None:
         self._settings = settings
         self._producer = Producer({"bootstrap.servers": broker, "linger.ms": 0, "acks": 1})
-        self._consumer = reader(broker, settings.decisions_topic, **{"fetch.wait.max.ms": 10})
+        # Latency is read from each decision's Kafka timestamp, so reading it late costs the
+        # measurement nothing; fetching each decision as it lands cost the broker, on the
+        # cores the worker under test runs on, ~0.04 of a core at 200 msgs/s (bench/RESULTS.md).
+        self._consumer = reader(broker, settings.decisions_topic, **HELD_FETCH)
         self._scheduled: dict[str, float] = {}
         self.latencies: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
