@@ -13,7 +13,8 @@ import statistics
 import orjson
 
 from bench import chat_corpus
-from bench.harness import backlog_run, bench_parser, env_overrides, raw_ceiling, worker_settings
+from bench.harness import backlog_run, raw_ceiling
+from bench.worker_setup import bench_parser, env_overrides, worker_settings
 
 
 def main() -> None:

@@ -21,18 +21,11 @@ from typing import Any
 import orjson
 
 from bench import chat_corpus
-from bench.harness import (
-    STAGES,
-    OpenLoopClient,
-    _free_port,
-    _worker_env,
-    bench_parser,
-    env_overrides,
-    percentile,
-    scrape,
-    worker_cpu_seconds,
-)
 from bench.kafka_io import isolated_topics
+from bench.open_loop import OpenLoopClient, percentile
+from bench.process_stats import worker_cpu_seconds
+from bench.worker_metrics import STAGES, scrape
+from bench.worker_setup import bench_parser, env_overrides, free_port, worker_env
 from stream.worker_process import WorkerProcess
 
 WARMUP = 300
@@ -42,11 +35,11 @@ def probe(
     broker: str, data: Path, rate: float, seconds: float, extra: dict[str, str]
 ) -> dict[str, Any]:
     corpus = chat_corpus.messages(data, WARMUP + int(rate * seconds), seed=31)
-    port = _free_port()
+    port = free_port()
     with (
         isolated_topics(broker, f"probe{uuid.uuid4().hex[:6]}", log_level="warning") as settings,
         WorkerProcess(
-            _worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"
+            worker_env(settings, port, extra), Path(tempfile.mkdtemp()) / "worker.log"
         ) as worker_process,
         OpenLoopClient(broker, settings) as client,
     ):

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from bench.harness import backlog_run, env_overrides
+from bench.harness import backlog_run
+from bench.worker_setup import env_overrides
 from stream.demo import sample_messages
 
 

@@ -20,7 +20,7 @@ KEYS = (
     "worker_cpu_ms_per_msg",
 )  # fmt: skip
 BENCH_TOPIC_PREFIXES = ("bench", "idle", "lat", "scale")
-"""How ``bench.harness`` names the topics of its runs."""
+"""How ``bench.harness`` and ``bench.open_loop`` name the topics of their runs."""
 
 
 def test_quick_bench(kafka_broker: str, tmp_path: Path) -> None:
