@@ -271,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
             k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
         },
         "seed": SEED,
+        # What de-duplication left of each corpus (the model card's data section).
+        "datasets": {
+            ds.name: {
+                "texts": len(ds),
+                "dropped_duplicates": ds.dropped_duplicates,
+                "dropped_conflicts": ds.dropped_conflicts,
+            }
+            for ds in datasets
+        },
         "train_examples": len(train_ids),
         "val_examples": len(val_ids),
         "history": history,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import orjson
@@ -23,10 +22,6 @@ N = 10_000
 # The shipped int8 model scores one text per ONNX run, so a score depends only on its text
 # (the model card's "Runtime" note); only float noise remains.
 SCORE_TOLERANCE = 1e-5
-
-
-def decided_ids(seen: dict[str, list[Any]], settings: Settings) -> set[str]:
-    return {orjson.loads(r.value)["message_id"] for r in seen[settings.decisions_topic]}
 
 
 def test_ten_thousand_messages_complete_with_classifier_scores(
