@@ -4,6 +4,7 @@ environment, a free metrics port, and the options the tools share."""
 from __future__ import annotations
 
 import argparse
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,7 @@ from stream.settings import Settings
 
 
 def free_port() -> int:
-    import socket
-
+    """A TCP port on 127.0.0.1 free now, for a worker's ``/metrics``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -26,6 +26,8 @@ def worker_settings(extra: dict[str, str]) -> Settings:
 
 
 def worker_env(settings: Settings, port: int, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a worker under test: ``settings``, metrics on ``port``, warnings
+    only, and ``extra`` last so that an A/B setting wins."""
     return {
         **settings.to_env(),
         "VIGIL_METRICS_PORT": str(port),
